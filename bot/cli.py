@@ -1,0 +1,148 @@
+"""``scalebot`` command line. Exit codes: see :class:`bot.errors.ExitCode` and the README."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any, Sequence
+
+import uvloop
+
+from bot.config import Config, load_config
+from bot.daemon import Daemon
+from bot.errors import ConfigError, ExitCode, ScalebotError
+from bot.log import configure, get_logger, register_secrets
+from bot.state.store import RedisStore
+
+DEFAULT_CONFIG_ENV = "SCALEBOT_CONFIG"
+DEFAULT_CONFIG = "config/paper.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scalebot", description="Work policy targets with passive orders.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-format", choices=["auto", "json", "console"], help="override logging.format")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the daemon")
+    run.add_argument("--config", required=True, help="YAML config file")
+    run.add_argument("--live", action="store_true", help="required, with mode: live, to trade real money")
+
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("file")
+
+    status = sub.add_parser("status", parents=[common], help="show targets, positions, orders and kill switches from Redis")
+    _config_arg(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for name, verb in (("kill", "engage"), ("resume", "lift")):
+        cmd = sub.add_parser(name, parents=[common], help=f"{verb} the kill switch (global unless --instrument)")
+        _config_arg(cmd)
+        cmd.add_argument("--instrument", metavar="SYMBOL", help="only this instrument")
+        cmd.add_argument("--reason", required=True, help="recorded in Redis and the audit stream")
+    return p
+
+
+def _config_arg(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--config", default=os.environ.get(DEFAULT_CONFIG_ENV, DEFAULT_CONFIG),
+                     help=f"YAML config file (default ${DEFAULT_CONFIG_ENV} or {DEFAULT_CONFIG})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(_dispatch(args))
+    except ScalebotError as exc:
+        print(f"scalebot: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return int(ExitCode.OK)
+
+
+def _dispatch(args: argparse.Namespace) -> ExitCode:
+    if args.command == "check-config":
+        config = load_config(args.file)
+        print(f"{args.file}: ok ({config.mode} mode, {len(config.instruments)} instrument(s))")
+        return ExitCode.OK
+    config = load_config(args.config)
+    if config.credentials is not None:
+        register_secrets(s.get_secret_value() for s in (config.credentials.api_key, config.credentials.secret))
+    configure(getattr(args, "log_format", None) or config.logging.format, config.logging.level)
+    if args.command == "run":
+        _check_mode(config, args.live)
+        return uvloop.run(_run(config))
+    if args.command == "status":
+        return uvloop.run(_status(config, args.json))
+    return uvloop.run(_kill_command(config, args.command, args.instrument, args.reason))
+
+
+def _check_mode(config: Config, live_flag: bool) -> None:
+    if config.mode == "live" and not live_flag:
+        raise ConfigError("mode: live trades real money; add --live to the command line to confirm")
+    if live_flag and config.mode != "live":
+        raise ConfigError(f"--live given but the config's mode is {config.mode!r}; set mode: live to trade live")
+
+
+async def _run(config: Config) -> ExitCode:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return await Daemon(config).run(stop)
+
+
+async def _status(config: Config, as_json: bool) -> ExitCode:
+    store = RedisStore(config.redis_url, config.redis.prefix)
+    try:
+        await store.ping()
+        status = await store.status(time.time())
+    finally:
+        await store.close()
+    print(json.dumps(status, indent=2) if as_json else _format_status(status))
+    return ExitCode.OK
+
+
+def _format_status(status: dict[str, Any]) -> str:
+    lines = [f"prefix {status['prefix']}  mode {status['mode'] or '-'}  heartbeat age "
+             f"{_age(status['heartbeat_age_s'])}  kill switch {_kill_text(status['kill_switch'])}"]
+    for symbol, s in status["instruments"].items():
+        fill = s["last_fill"]
+        last = f"{fill['side']} {fill['size']} @ {fill['price']}" if fill else "-"
+        lines.append(f"{symbol}: target {s['target'] or '-'}  position {s['position']}  "
+                     f"working {len(s['working_orders'])}  last fill {last}  "
+                     f"kill switch {_kill_text(s['kill_switch'])}  heartbeat age {_age(s['heartbeat_age_s'])}")
+        for o in s["working_orders"]:
+            lines.append(f"    {o['client_order_id']} {o['side']} {o['remaining']} @ {o['price']} ({o['status']})")
+    if not status["instruments"]:
+        lines.append("no instruments yet: has `scalebot run` been started with this prefix?")
+    return "\n".join(lines)
+
+
+def _age(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f}s"
+
+
+def _kill_text(switch: dict[str, str] | None) -> str:
+    return "off" if not switch else f"ENGAGED ({switch.get('reason', '')})"
+
+
+async def _kill_command(config: Config, command: str, instrument: str | None, reason: str) -> ExitCode:
+    store = RedisStore(config.redis_url, config.redis.prefix)
+    scope = instrument or "global"
+    by = f"{getpass.getuser()}@cli"
+    try:
+        await store.ping()
+        if command == "kill":
+            await store.engage_kill(scope, reason, by)
+        else:
+            await store.lift_kill(scope, reason, by)
+    finally:
+        await store.close()
+    get_logger().info(f"kill_switch.{'engaged' if command == 'kill' else 'lifted'}", scope=scope, reason=reason, by=by)
+    return ExitCode.OK

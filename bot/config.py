@@ -1,0 +1,229 @@
+"""The YAML configuration: pydantic models (unknown keys rejected) and a loader whose errors name
+the key path, the bad value and what was expected.
+
+Secrets are written as ``${ENV_VAR}`` anywhere a string goes and resolved at load; credential
+fields are :class:`~pydantic.SecretStr`, so they never show in a repr, log or error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from bot.core.planner import ExecutionParams
+from bot.core.policies import PolicyConfig
+from bot.core.risk import RiskLimits
+from bot.core.types import InstrumentSpec
+from bot.errors import ConfigError
+from bot.venues.simulated.market import MarketParams
+
+REDIS_URL_ENV = "SCALEBOT_REDIS_URL"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RedisConfig(Model):
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="overridden by $SCALEBOT_REDIS_URL")
+    prefix: str = Field(default="scalebot", min_length=1, pattern=r"^[A-Za-z0-9:_.-]+$")
+
+
+class Credentials(Model):
+    api_key: SecretStr
+    secret: SecretStr
+    password: SecretStr | None = None
+
+
+class SimMarketConfig(Model):
+    """One simulated instrument: its contract terms and the character of its market."""
+
+    price: float = Field(gt=0, description="initial mid, quote currency")
+    tick_size: Decimal = Field(gt=0)
+    lot_size: Decimal = Field(gt=0, description="contracts")
+    min_size: Decimal | None = Field(default=None, gt=0, description="contracts; default one lot")
+    min_notional: Decimal = Field(default=Decimal(0), ge=0)
+    contract_size: Decimal = Field(default=Decimal(1), gt=0, description="coins (linear) or USD (inverse)")
+    inverse: bool = False
+    base: str = "BTC"
+    quote: str = "USDT"
+    maker_fee_bps: Decimal = Decimal("-0.5")
+    taker_fee_bps: Decimal = Decimal(5)
+    annual_vol: float = Field(default=0.6, gt=0, le=5)
+    step_ms: int = Field(default=100, ge=1)
+    max_spread_ticks: int = Field(default=3, ge=1)
+    depth_levels: int = Field(default=10, ge=1)
+    level_size: float = Field(default=1.0, gt=0, description="mean displayed size per level, contracts")
+    trades_per_s: float = Field(default=10.0, ge=0)
+    trade_size: float = Field(default=0.3, gt=0, description="mean taker size, contracts")
+
+    def spec(self, symbol: str) -> InstrumentSpec:
+        return InstrumentSpec(
+            symbol=symbol, tick_size=self.tick_size, lot_size=self.lot_size,
+            min_size=self.min_size or self.lot_size, min_notional=self.min_notional,
+            contract_size=self.contract_size, inverse=self.inverse, base=self.base, quote=self.quote,
+            maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps,
+        )
+
+    def market(self) -> MarketParams:
+        return MarketParams(
+            price=self.price, tick=self.tick_size, lot=self.lot_size, annual_vol=self.annual_vol,
+            step_s=self.step_ms / 1000, max_spread_ticks=self.max_spread_ticks,
+            depth_levels=self.depth_levels, level_size=self.level_size,
+            trades_per_s=self.trades_per_s, trade_size=self.trade_size,
+        )
+
+
+class SimulatedVenueConfig(Model):
+    type: Literal["simulated"] = "simulated"
+    seed: int = 1
+    speed: float = Field(default=1.0, gt=0, description="market steps this many times faster than real time")
+    markets: dict[str, SimMarketConfig] = Field(min_length=1)
+
+
+class ExecutionConfig(Model):
+    max_order_size: Decimal = Field(gt=0, description="contracts per child order")
+    reprice_tolerance_ticks: int = Field(default=1, ge=0)
+    min_order_lifetime_ms: int = Field(default=1000, ge=0)
+    max_working_orders: int = Field(default=2, ge=1, description="child orders working at once")
+
+    def params(self) -> ExecutionParams:
+        return ExecutionParams(self.max_order_size, self.reprice_tolerance_ticks, self.min_order_lifetime_ms / 1000,
+                               self.max_working_orders)
+
+
+class RiskConfig(Model):
+    max_position: Decimal = Field(gt=0, description="contracts")
+    max_order_size: Decimal = Field(gt=0, description="contracts")
+    stale_after_ms: int = Field(default=2000, gt=0)
+    price_band_bps: Decimal = Field(default=Decimal(50), gt=0)
+
+    def limits(self) -> RiskLimits:
+        return RiskLimits(self.max_position, self.max_order_size, self.stale_after_ms / 1000, self.price_band_bps)
+
+
+class InstrumentConfig(Model):
+    symbol: str = Field(min_length=1)
+    policy: PolicyConfig
+    execution: ExecutionConfig
+    risk: RiskConfig
+    sample_interval_ms: int = Field(default=1000, gt=0, description="mid sampling for realised statistics")
+
+
+class EngineConfig(Model):
+    order_rate_per_s: float = Field(default=10.0, gt=0, description="order actions per second per venue")
+    heartbeat_ms: int = Field(default=1000, gt=0)
+    kill_poll_ms: int = Field(default=500, gt=0, description="kill switch polling, a backup to pub/sub")
+
+
+class LoggingConfig(Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(Model):
+    mode: Literal["paper", "live"] = "paper"
+    redis: RedisConfig = RedisConfig()
+    venue: SimulatedVenueConfig
+    credentials: Credentials | None = None
+    instruments: list[InstrumentConfig] = Field(min_length=1)
+    engine: EngineConfig = EngineConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        symbols = [i.symbol for i in self.instruments]
+        if len(set(symbols)) != len(symbols):
+            raise ValueError(f"instruments: each symbol once (got {symbols})")
+        missing = [s for s in symbols if s not in self.venue.markets]
+        if missing:
+            raise ValueError(f"venue.markets: no market for instrument {', '.join(missing)}")
+        if self.mode == "live":
+            if self.credentials is None:
+                raise ValueError("credentials: required when mode is live (api_key and secret as ${ENV_VAR})")
+            if self.venue.type == "simulated":
+                raise ValueError("venue.type: live mode needs an exchange venue; 'simulated' is paper only")
+        return self
+
+    @property
+    def redis_url(self) -> str:
+        """``redis.url``, overridden by ``$SCALEBOT_REDIS_URL``."""
+        return os.environ.get(REDIS_URL_ENV) or self.redis.url
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, resolve ``${ENV}`` references in, and validate a YAML config; raise ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level (got {type(raw).__name__})")
+    problems: list[str] = []
+    resolved = _resolve_env(raw, "", problems)
+    if problems:
+        raise ConfigError("\n".join(problems))
+    try:
+        return Config.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError("\n".join([f"{path}: invalid configuration", *(_describe(e) for e in exc.errors())])) from None
+
+
+def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append(f"{path}: environment variable {name} is not set (referenced as ${{{name}}})")
+                return ""
+            return os.environ[name]
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+_TAGGED_UNIONS = {"policy", "venue"}
+_UNION_TAGS = {"volatility_target", "target_schedule", "simulated"}
+_SECRET_KEYS = {"api_key", "secret", "password"}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One line: ``key.path[0].name: what was expected (got value)``."""
+    loc = list(error["loc"])
+    parts: list[str] = []
+    for i, item in enumerate(loc):
+        if i > 0 and loc[i - 1] in _TAGGED_UNIONS and item in _UNION_TAGS:
+            continue  # pydantic names the union member; the user wrote only the key
+        parts.append(f"[{item}]" if isinstance(item, int) else f".{item}" if parts else str(item))
+    path = "".join(parts) or "(top level)"
+    msg = error["msg"]
+    kind = error["type"]
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling)"
+    if kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        return f"{path}.type: unknown type (got {ctx['tag']!r}; expected one of {ctx['expected_tags']})"
+    msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
+    got = "***" if loc and loc[-1] in _SECRET_KEYS else repr(error.get("input"))
+    if kind == "value_error" and not loc:
+        return msg
+    return f"{path}: {msg} (got {got})"

@@ -1,0 +1,43 @@
+"""``target_schedule``: a fixed list of targets that take effect at set times after start."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from bot.core.policies.base import PolicyParams, TargetDecision
+from bot.core.types import InstrumentState
+
+
+class ScheduleStep(PolicyParams):
+    after_s: float = Field(ge=0, description="seconds after the engine started")
+    target: Decimal = Field(description="target position, contracts (signed)")
+
+
+class TargetScheduleParams(PolicyParams):
+    type: Literal["target_schedule"] = "target_schedule"
+    steps: list[ScheduleStep] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _ascending(cls, steps: list[ScheduleStep]) -> list[ScheduleStep]:
+        times = [s.after_s for s in steps]
+        if times != sorted(times):
+            raise ValueError("steps must be in ascending after_s order")
+        return steps
+
+
+def target_schedule(params: TargetScheduleParams, state: InstrumentState) -> TargetDecision | None:
+    """The last step whose time has come; ``None`` (hold) before the first one."""
+    elapsed = state.now - state.started_ts
+    due = [s for s in params.steps if s.after_s <= elapsed]
+    if not due:
+        return None
+    step = due[-1]
+    return TargetDecision(
+        target=step.target,
+        rationale=f"schedule step at +{step.after_s:g}s",
+        inputs={"elapsed_s": round(elapsed, 3)},
+    )

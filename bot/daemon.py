@@ -1,0 +1,138 @@
+"""The daemon: wires config, Redis, the venue and one engine per instrument, and runs them
+until told to stop (SIGINT/SIGTERM), then cancels every working order and saves state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Awaitable, Callable
+
+from asyncio_throttle import Throttler
+
+from bot.config import Config
+from bot.core.types import Book, OrderUpdate
+from bot.engine import InstrumentEngine
+from bot.errors import ExitCode, VenueUnavailable
+from bot.log import get_logger
+from bot.reconcile import reconcile
+from bot.state.store import RedisStore
+from bot.venues.base import Venue, VenueError
+from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
+
+RETRY_S = 1.0
+
+
+def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -> Venue:
+    v = config.venue
+    instruments = [SimInstrument(m.spec(s), m.market()) for s, m in v.markets.items()]
+    return SimulatedVenue(instruments, seed=v.seed, store=store, speed=v.speed, clock=clock)
+
+
+class Daemon:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time):
+        self.config = config
+        self._clock = clock
+        self._log = get_logger()
+        self.store = RedisStore(config.redis_url, config.redis.prefix)
+        self.venue: Venue = build_venue(config, self.store, clock)
+        self.engines: dict[str, InstrumentEngine] = {}
+
+    async def run(self, stop: asyncio.Event) -> ExitCode:
+        """Run until ``stop`` is set; returns the exit code."""
+        await self.store.ping()
+        symbols = [i.symbol for i in self.config.instruments]
+        throttler = Throttler(rate_limit=self.config.engine.order_rate_per_s, period=1.0)
+        try:
+            await self.venue.connect(symbols)
+        except VenueError as exc:
+            raise VenueUnavailable(f"cannot connect to venue {self.venue.name}: {exc}") from None
+        try:
+            for inst in self.config.instruments:
+                engine = InstrumentEngine(
+                    spec=await self.venue.instrument(inst.symbol), policy=inst.policy,
+                    execution=inst.execution.params(), limits=inst.risk.limits(),
+                    sample_interval_s=inst.sample_interval_ms / 1000, venue=self.venue, store=self.store,
+                    throttler=throttler, clock=self._clock,
+                )
+                self.engines[inst.symbol] = engine
+                await reconcile(engine, self.venue, self.store)
+                engine.set_kill(await self.store.kill_switch(inst.symbol))
+                engine.on_book(await self.venue.fetch_book(inst.symbol))
+            await self.store.register_instruments(symbols)
+            self._log.info("daemon.started", mode=self.config.mode, venue=self.venue.name, instruments=symbols,
+                           prefix=self.config.redis.prefix)
+            return await self._supervise(stop)
+        finally:
+            await self._shutdown()
+
+    async def _supervise(self, stop: asyncio.Event) -> ExitCode:
+        jobs: list[Awaitable[None]] = [self._dispatch(), self._watch_kills_pubsub(), self._poll_kills(), self._heartbeat()]
+        jobs += [e.run() for e in self.engines.values()]
+        tasks = [asyncio.create_task(j) for j in jobs]
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in [stopper, *tasks]:
+            task.cancel()
+        await asyncio.gather(stopper, *tasks, return_exceptions=True)
+        failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
+        for task in failed:
+            exc = task.exception()
+            self._log.error("daemon.crashed", error=f"{type(exc).__name__}: {exc}")
+        return ExitCode.INTERNAL if failed else ExitCode.OK
+
+    async def _shutdown(self) -> None:
+        """Cancel every working order (ours one by one, then anything left), save, disconnect."""
+        for symbol, engine in self.engines.items():
+            with contextlib.suppress(Exception):
+                await engine.cancel_all("shutdown")
+            try:
+                for update in await self.venue.cancel_all(symbol):
+                    await engine.on_order_update(update)
+            except Exception as exc:
+                self._log.error("daemon.cancel_all_failed", instrument=symbol, error=repr(exc))
+        with contextlib.suppress(Exception):
+            await self.store.heartbeat(list(self.engines), self._clock(), self.config.mode)
+        await self.venue.close()
+        self._log.info("daemon.stopped", positions={s: str(e.position.size) for s, e in self.engines.items()},
+                       working_orders=sum(len(e.live_orders()) for e in self.engines.values()))
+        await self.store.close()
+
+    async def _dispatch(self) -> None:
+        async for event in self.venue.events():
+            engine = self.engines.get(event.symbol)
+            if engine is None:
+                continue
+            if isinstance(event, Book):
+                engine.on_book(event)
+            elif isinstance(event, OrderUpdate):
+                await engine.on_order_update(event)
+
+    async def _refresh_kills(self) -> None:
+        for symbol, engine in self.engines.items():
+            engine.set_kill(await self.store.kill_switch(symbol))
+
+    async def _watch_kills_pubsub(self) -> None:
+        while True:
+            try:
+                async for _ in self.store.kill_messages():
+                    await self._refresh_kills()
+            except Exception as exc:
+                self._log.error("redis.unavailable", during="kill_subscribe", error=type(exc).__name__)
+                await asyncio.sleep(RETRY_S)
+
+    async def _poll_kills(self) -> None:
+        while True:
+            try:
+                await self._refresh_kills()
+            except Exception as exc:
+                self._log.error("redis.unavailable", during="kill_poll", error=type(exc).__name__)
+            await asyncio.sleep(self.config.engine.kill_poll_ms / 1000)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                await self.store.heartbeat(list(self.engines), self._clock(), self.config.mode)
+            except Exception as exc:
+                self._log.error("redis.unavailable", during="heartbeat", error=type(exc).__name__)
+            await asyncio.sleep(self.config.engine.heartbeat_ms / 1000)

@@ -1,0 +1,288 @@
+"""The engine: one :class:`InstrumentEngine` per instrument turns market and account updates into
+targets and order actions.
+
+Updates are applied as they come (every order update and fill, in order); decisions are
+conflated: many updates between two decisions lead to one decision on the latest state. Each
+order action is journalled in Redis before it is sent, and each new order or reprice first
+re-reads the kill switch from Redis: if Redis does not answer, nothing new goes out (cancels
+always do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any, Callable
+
+from asyncio_throttle import Throttler
+
+from bot.core.orders import apply_update
+from bot.core.planner import Action, Cancel, ExecutionParams, Place, Reprice, plan, working_quantity
+from bot.core.policies import TargetDecision, compute_target
+from bot.core.policies.base import PolicyParams
+from bot.core.risk import RiskLimits, check_order
+from bot.core.types import Book, Fill, InstrumentSpec, InstrumentState, Order, OrderStatus, OrderUpdate
+from bot.log import get_logger
+from bot.state.store import KillSwitch, PositionRecord, RedisStore
+from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError
+
+MAX_MID_SAMPLES = 2048
+
+
+class InstrumentEngine:
+    """State, decisions and order actions for one instrument."""
+
+    def __init__(
+        self,
+        *,
+        spec: InstrumentSpec,
+        policy: PolicyParams,
+        execution: ExecutionParams,
+        limits: RiskLimits,
+        sample_interval_s: float,
+        venue: Venue,
+        store: RedisStore,
+        throttler: Throttler,
+        clock: Callable[[], float],
+    ):
+        self.spec = spec
+        self.symbol = spec.symbol
+        self._policy = policy
+        self._execution = execution
+        self._limits = limits
+        self._sample_interval_s = sample_interval_s
+        self._venue = venue
+        self._store = store
+        self._throttler = throttler
+        self._clock = clock
+        self._log = get_logger(instrument=spec.symbol)
+        self.position = PositionRecord()
+        self.orders: dict[str, Order] = {}
+        self.target: Decimal | None = None
+        self.book: Book | None = None
+        self.kill: KillSwitch | None = None
+        self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
+        self._last_sample_ts = float("-inf")
+        self._seen_fills: set[str] = set()
+        self._started_ts = clock()
+        self._wake = asyncio.Event()
+
+    # inputs ---------------------------------------------------------------------------------
+    def on_book(self, book: Book) -> None:
+        self.book = book
+        if book.mid is not None and book.ts - self._last_sample_ts >= self._sample_interval_s:
+            self._mids.append(float(book.mid))
+            self._last_sample_ts = book.ts
+        self._wake.set()
+
+    async def on_order_update(self, update: OrderUpdate) -> None:
+        if update.fill is not None:
+            await self.apply_fill(update.fill)
+        order = self.orders.get(update.client_order_id)
+        if order is not None:
+            await self._set_order(apply_update(order, update), update.reason)
+        self._wake.set()
+
+    def set_kill(self, switch: KillSwitch | None) -> None:
+        """The kill switch as last read from Redis; engaging it cancels every working order."""
+        if switch is not None and self.kill is None:
+            self._log.warning("kill_switch.engaged", scope=switch.scope, reason=switch.reason, by=switch.by,
+                              working_orders=len(self.live_orders()))
+        elif switch is None and self.kill is not None:
+            self._log.info("kill_switch.lifted", scope=self.kill.scope)
+        self.kill = switch
+        self._wake.set()
+
+    async def apply_fill(self, fill: Fill) -> bool:
+        """Count ``fill`` into the position once, by trade id; returns False for a duplicate."""
+        if fill.trade_id in self._seen_fills or await self._store.known_fill(self.symbol, fill.trade_id):
+            self._seen_fills.add(fill.trade_id)
+            return False
+        self._seen_fills.add(fill.trade_id)
+        p = self.position
+        self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee)
+        await self._store.record_fill(fill, self.position)
+        self._log.info("order.filled", client_order_id=fill.client_order_id, side=fill.side.value, price=fill.price,
+                       size=fill.size, liquidity=fill.liquidity, fee=fill.fee, fee_currency=fill.fee_currency,
+                       position=self.position.size, target=self.target, trade_id=fill.trade_id)
+        return True
+
+    # decisions --------------------------------------------------------------------------------
+    def live_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.status.is_live]
+
+    def state(self, now: float) -> InstrumentState:
+        return InstrumentState(self.spec, now, self.position.size, self.book, tuple(self._mids),
+                               self._sample_interval_s, self._started_ts)
+
+    async def run(self) -> None:
+        """Decide whenever something changed; updates that arrive meanwhile are conflated."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.decide()
+
+    async def decide(self) -> None:
+        now = self._clock()
+        if self.kill is not None:
+            await self.cancel_all(f"kill switch ({self.kill.scope}): {self.kill.reason}")
+            return
+        decision = compute_target(self._policy, self.state(now), self.target)
+        if decision is not None and decision.target != self.target:
+            await self._set_target(decision, now)
+        if self.target is None:
+            return
+        actions = plan(target=self.target, position=self.position.size, orders=self.live_orders(),
+                       book=self.book, spec=self.spec, params=self._execution, now=now)
+        for action in actions:
+            await self._execute(action)
+
+    async def _set_target(self, decision: TargetDecision, now: float) -> None:
+        previous, self.target = self.target, decision.target
+        await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
+        self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
+                       position=self.position.size, working=working_quantity(self.live_orders()),
+                       policy=self._policy.type, reason=decision.rationale, **decision.inputs)  # type: ignore[attr-defined]
+
+    # order actions ------------------------------------------------------------------------------
+    async def _execute(self, action: Action) -> None:
+        if isinstance(action, Cancel):
+            await self.cancel(action.client_order_id, action.reason)
+        elif isinstance(action, Place):
+            await self._place(action)
+        else:
+            await self._reprice(action)
+
+    async def _may_trade(self, signed_size: Decimal, price: Decimal, exclude: str | None = None) -> bool:
+        """Kill switch (re-read from Redis) and risk limits, right before a new or moved order."""
+        try:
+            switch = await self._store.kill_switch(self.symbol)
+        except Exception as exc:  # Redis unreachable: never trade blind
+            self._log.error("risk.rejected", limit="redis_reachable", limit_value="true", actual=type(exc).__name__)
+            return False
+        if switch is not None:
+            self.set_kill(switch)
+            return False
+        working = working_quantity([o for o in self.live_orders() if o.client_order_id != exclude])
+        rejection = check_order(limits=self._limits, book=self.book, position=self.position.size, working=working,
+                                signed_size=signed_size, price=price, now=self._clock())
+        if rejection is not None:
+            self._log.warning("risk.rejected", limit=rejection.limit, limit_value=rejection.limit_value,
+                              actual=rejection.actual, side="buy" if signed_size > 0 else "sell", price=price,
+                              size=abs(signed_size))
+            return False
+        return True
+
+    async def _place(self, action: Place) -> None:
+        if not await self._may_trade(action.size * action.side.sign, action.price):
+            return
+        now = self._clock()
+        try:
+            cid = await self._store.next_client_order_id(self.symbol)
+            order = Order(cid, self.symbol, action.side, action.price, action.size, OrderStatus.PENDING, now,
+                          target=self.target, reason=action.reason)
+            await self._store.save_order(order)  # the intent, before anything is sent
+        except Exception as exc:
+            self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(exc).__name__)
+            return
+        self.orders[cid] = order
+        request = OrderRequest(self.symbol, cid, action.side, action.price, action.size)
+        try:
+            async with self._throttler:
+                update = await self._venue.place_order(request)
+        except OrderRejected as exc:
+            await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED), str(exc))
+            return
+        except (VenueError, OSError, asyncio.TimeoutError) as exc:
+            await self._resolve_unknown(cid, exc)
+            return
+        await self.on_order_update(update)
+        self._log.info("order.placed", client_order_id=cid, side=action.side.value, price=action.price,
+                       size=action.size, target=self.target, position=self.position.size, reason=action.reason)
+
+    async def _reprice(self, action: Reprice) -> None:
+        order = self.orders.get(action.client_order_id)
+        if order is None or order.status is not OrderStatus.OPEN:
+            return
+        if not await self._may_trade(order.remaining * order.side.sign, action.price, exclude=order.client_order_id):
+            return
+        try:
+            async with self._throttler:
+                update = await self._venue.amend_order(self.symbol, order.client_order_id, action.price)
+        except OrderRejected as exc:
+            self._log.warning("order.rejected", client_order_id=order.client_order_id, action="reprice",
+                              price=action.price, reason=str(exc))
+            return
+        except (VenueError, OSError, asyncio.TimeoutError) as exc:
+            self._log.error("order.reprice_failed", client_order_id=order.client_order_id, error=str(exc))
+            return
+        current = self.orders.get(order.client_order_id)
+        if current is not None and update.status is OrderStatus.OPEN and update.reason == "amended":
+            await self._set_order(replace(current, price=action.price, created_ts=self._clock()), "")
+            self._log.info("order.repriced", client_order_id=order.client_order_id, side=order.side.value,
+                           old_price=order.price, price=action.price, size=current.remaining, reason=action.reason)
+        else:
+            await self.on_order_update(update)
+
+    async def cancel(self, cid: str, reason: str) -> None:
+        """Cancel one order. Never gated by the kill switch or Redis: cancels always go out."""
+        order = self.orders.get(cid)
+        if order is None or not order.status.is_live:
+            return
+        pending = replace(order, status=OrderStatus.CANCEL_PENDING, reason=reason)
+        self.orders[cid] = pending
+        try:
+            await self._store.save_order(pending)
+        except Exception as exc:
+            self._log.error("journal.write_failed", client_order_id=cid, error=type(exc).__name__)
+        try:
+            async with self._throttler:
+                update = await self._venue.cancel_order(self.symbol, cid)
+        except OrderNotFound:
+            await self._set_order(replace(pending, status=OrderStatus.REJECTED), "venue does not know it")
+            return
+        except (VenueError, OSError, asyncio.TimeoutError) as exc:
+            self._log.error("order.cancel_failed", client_order_id=cid, error=str(exc))
+            return
+        await self.on_order_update(update)
+
+    async def cancel_all(self, reason: str) -> None:
+        for order in self.live_orders():
+            await self.cancel(order.client_order_id, reason)
+
+    async def _resolve_unknown(self, cid: str, exc: BaseException) -> None:
+        """A send whose outcome is unknown: ask the venue instead of sending again."""
+        try:
+            venue_order = await self._venue.fetch_order(self.symbol, cid)
+        except OrderNotFound:
+            await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED), f"not at venue after {exc!r}")
+            return
+        except Exception as again:  # still unknown: keep it PENDING (it counts as working)
+            self._log.error("order.state_unknown", client_order_id=cid, error=repr(again))
+            return
+        await self.on_order_update(OrderUpdate(self.symbol, cid, venue_order.status, venue_order.filled,
+                                               venue_order.venue_order_id, "resolved after unknown send"))
+
+    async def _set_order(self, order: Order, reason: str) -> None:
+        """Keep and journal a changed order, then log a terminal state; terminal orders leave."""
+        if self.orders.get(order.client_order_id) == order:
+            return
+        if order.status.is_live:
+            self.orders[order.client_order_id] = order
+        else:
+            self.orders.pop(order.client_order_id, None)
+        try:
+            await self._store.save_order(order)
+        except Exception as exc:
+            self._log.error("journal.write_failed", client_order_id=order.client_order_id, error=type(exc).__name__)
+        if order.status.is_live:
+            return
+        fields: dict[str, Any] = dict(client_order_id=order.client_order_id, side=order.side.value,
+                                      price=order.price, size=order.size, filled=order.filled,
+                                      position=self.position.size, target=self.target)
+        if order.status is OrderStatus.CANCELLED:
+            self._log.info("order.cancelled", reason=order.reason or reason, **fields)
+        elif order.status is OrderStatus.REJECTED:
+            self._log.warning("order.rejected", reason=reason or order.reason, **fields)

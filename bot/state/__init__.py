@@ -1,0 +1,1 @@
+"""State that outlives the process: the Redis store and its key layout."""

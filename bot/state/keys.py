@@ -1,0 +1,82 @@
+"""The Redis key layout. Every key starts with the configured prefix; ``{sym}`` is the symbol.
+
+==============================  =========  ======================================================
+key                             type       holds
+==============================  =========  ======================================================
+``P:instruments``               set        symbols this prefix has traded
+``P:i:{sym}:target``            hash       target (contracts), unit, policy, rationale, ts
+``P:i:{sym}:position``          hash       size (contracts), last_fill_ts, fees (settle ccy)
+``P:i:{sym}:orders``            hash       client order id -> working order (JSON), intent first
+``P:i:{sym}:fills``             stream     every fill applied (JSON)
+``P:i:{sym}:fill_ids``          set        trade ids already applied (dedup)
+``P:i:{sym}:seq``               counter    client order id sequence
+``P:i:{sym}:heartbeat``         string     time (s) of the instrument's last heartbeat
+``P:heartbeat``                 hash       daemon heartbeat: ts, pid, mode
+``P:kill:global``, ``P:kill:{sym}``  hash  engaged kill switch: reason, by, ts (absent = lifted)
+``P:kill:events``               channel    pub/sub notice of every kill switch change
+``P:audit``                     stream     every kill switch engagement and lift
+``P:sim:state``                 string     the simulated venue's account (JSON)
+==============================  =========  ======================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlsplit, urlunsplit
+
+
+class Keys:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.instruments = f"{prefix}:instruments"
+        self.heartbeat = f"{prefix}:heartbeat"
+        self.kill_channel = f"{prefix}:kill:events"
+        self.audit = f"{prefix}:audit"
+        self.sim_state = f"{prefix}:sim:state"
+
+    def _i(self, symbol: str, name: str) -> str:
+        return f"{self.prefix}:i:{symbol}:{name}"
+
+    def target(self, symbol: str) -> str:
+        return self._i(symbol, "target")
+
+    def position(self, symbol: str) -> str:
+        return self._i(symbol, "position")
+
+    def orders(self, symbol: str) -> str:
+        return self._i(symbol, "orders")
+
+    def fills(self, symbol: str) -> str:
+        return self._i(symbol, "fills")
+
+    def fill_ids(self, symbol: str) -> str:
+        return self._i(symbol, "fill_ids")
+
+    def order_seq(self, symbol: str) -> str:
+        return self._i(symbol, "seq")
+
+    def instrument_heartbeat(self, symbol: str) -> str:
+        return self._i(symbol, "heartbeat")
+
+    def kill(self, scope: str) -> str:
+        return f"{self.prefix}:kill:{scope}"
+
+    def instrument_tag(self, symbol: str) -> str:
+        """A short, venue-safe tag for client order ids: ``sb`` + 8 hex of prefix and symbol.
+
+        Client order ids are ``{tag}-{seq}``: at most 30 characters of ``[a-z0-9-]``, which every
+        venue accepts (Binance allows 36, Deribit labels 64).
+        """
+        digest = hashlib.sha1(f"{self.prefix}|{symbol}".encode()).hexdigest()[:8]
+        return f"sb{digest}"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe for logs and errors)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

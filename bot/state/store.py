@@ -1,0 +1,225 @@
+"""The Redis store: targets, positions, working orders, fills, heartbeats and the kill switches.
+
+Every key lives under the configured prefix (see :mod:`bot.state.keys`). Sizes and prices are
+stored as decimal strings, so nothing is rounded on the way through Redis. One process owns an
+instrument's keys at a time; a fill and the position it moves are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, AsyncIterator
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bot.core.codec import decode, encode
+from bot.core.policies import TargetDecision
+from bot.core.types import ZERO, Fill, Order
+from bot.errors import ExitCode, ScalebotError
+from bot.state.keys import Keys, redact_url
+
+START_HINT = "start one with `redis-server --daemonize yes`, or point SCALEBOT_REDIS_URL (or redis.url) at one"
+
+
+class StoreUnavailable(ScalebotError):
+    """Redis cannot be reached; no new order may be journalled, so none may be sent."""
+
+    exit_code = ExitCode.REDIS_UNAVAILABLE
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """An engaged kill switch; ``scope`` is ``global`` or an instrument symbol."""
+
+    scope: str
+    reason: str
+    by: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRecord:
+    """A position in contracts, with the time (s) of the last fill applied to it."""
+
+    size: Decimal = ZERO
+    last_fill_ts: float = 0.0
+    fees: Decimal = ZERO
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str):
+        self.url = url
+        self.keys = Keys(prefix)
+        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` with the URL and how to start a Redis if none answers."""
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"cannot reach Redis at {redact_url(self.url)} ({exc}); {START_HINT}") from None
+
+    # instruments, targets, heartbeats ------------------------------------------------------------
+    async def register_instruments(self, symbols: list[str]) -> None:
+        await self._redis.sadd(self.keys.instruments, *symbols)
+
+    async def instruments(self) -> list[str]:
+        return sorted(await self._redis.smembers(self.keys.instruments))
+
+    async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
+        await self._redis.hset(self.keys.target(symbol), mapping={
+            "target": str(decision.target), "unit": decision.unit, "policy": policy,
+            "rationale": decision.rationale, "ts": repr(ts),
+        })
+
+    async def load_target(self, symbol: str) -> Decimal | None:
+        value = await self._redis.hget(self.keys.target(symbol), "target")
+        return Decimal(value) if value is not None else None
+
+    async def heartbeat(self, symbols: list[str], ts: float, mode: str) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hset(self.keys.heartbeat, mapping={"ts": repr(ts), "pid": os.getpid(), "mode": mode})
+        for symbol in symbols:
+            pipe.set(self.keys.instrument_heartbeat(symbol), repr(ts))
+        await pipe.execute()
+
+    # orders -----------------------------------------------------------------------------------
+    async def next_client_order_id(self, symbol: str) -> str:
+        """A client order id never used before under this prefix (survives restarts)."""
+        seq = await self._redis.incr(self.keys.order_seq(symbol))
+        return f"{self.keys.instrument_tag(symbol)}-{seq}"
+
+    async def save_order(self, order: Order) -> None:
+        """Journal an order (its intent before it is sent, then each change); a terminal order
+        leaves the working set."""
+        key = self.keys.orders(order.symbol)
+        if order.status.is_live:
+            await self._redis.hset(key, order.client_order_id, json.dumps(encode(order)))
+        else:
+            await self._redis.hdel(key, order.client_order_id)
+
+    async def load_orders(self, symbol: str) -> list[Order]:
+        raw = await self._redis.hgetall(self.keys.orders(symbol))
+        return [decode(Order, json.loads(v)) for v in raw.values()]
+
+    # fills and positions ---------------------------------------------------------------------
+    async def load_position(self, symbol: str) -> PositionRecord:
+        raw = await self._redis.hgetall(self.keys.position(symbol))
+        if not raw:
+            return PositionRecord()
+        return PositionRecord(Decimal(raw["size"]), float(raw["last_fill_ts"]), Decimal(raw.get("fees", "0")))
+
+    async def known_fill(self, symbol: str, trade_id: str) -> bool:
+        return bool(await self._redis.sismember(self.keys.fill_ids(symbol), trade_id))
+
+    async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
+        """Append ``fill`` to the fills stream and store the position it produced, atomically."""
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.sadd(self.keys.fill_ids(fill.symbol), fill.trade_id)
+        pipe.xadd(self.keys.fills(fill.symbol), {"fill": json.dumps(encode(fill))}, maxlen=100_000, approximate=True)
+        pipe.hset(self.keys.position(fill.symbol), mapping=_position_fields(position))
+        await pipe.execute()
+
+    async def save_position(self, symbol: str, position: PositionRecord) -> None:
+        await self._redis.hset(self.keys.position(symbol), mapping=_position_fields(position))
+
+    async def last_fill(self, symbol: str) -> Fill | None:
+        entries = await self._redis.xrevrange(self.keys.fills(symbol), count=1)
+        return decode(Fill, json.loads(entries[0][1]["fill"])) if entries else None
+
+    # kill switches ----------------------------------------------------------------------------
+    async def engage_kill(self, scope: str, reason: str, by: str) -> None:
+        await self._set_kill(scope, reason, by, engage=True)
+
+    async def lift_kill(self, scope: str, reason: str, by: str) -> None:
+        await self._set_kill(scope, reason, by, engage=False)
+
+    async def _set_kill(self, scope: str, reason: str, by: str, *, engage: bool) -> None:
+        ts = time.time()
+        pipe = self._redis.pipeline(transaction=True)
+        if engage:
+            pipe.hset(self.keys.kill(scope), mapping={"reason": reason, "by": by, "ts": repr(ts)})
+        else:
+            pipe.delete(self.keys.kill(scope))
+        action = "engaged" if engage else "lifted"
+        pipe.xadd(self.keys.audit, {"action": f"kill_switch.{action}", "scope": scope, "reason": reason, "by": by, "ts": repr(ts)})
+        pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
+        await pipe.execute()
+
+    async def kill_switch(self, symbol: str) -> KillSwitch | None:
+        """The switch that stops ``symbol`` (the global one first), or ``None``. One round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for scope in ("global", symbol):
+            pipe.hgetall(self.keys.kill(scope))
+        for scope, raw in zip(("global", symbol), await pipe.execute()):
+            if raw:
+                return KillSwitch(scope, raw.get("reason", ""), raw.get("by", ""), float(raw.get("ts", 0)))
+        return None
+
+    async def kill_messages(self) -> AsyncIterator[dict[str, Any]]:
+        """Kill-switch changes as they are published (pub/sub; callers also poll)."""
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(self.keys.kill_channel)
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    yield json.loads(message["data"])
+        finally:
+            await pubsub.aclose()
+
+    # simulated venue's account ----------------------------------------------------------------
+    async def load_sim_state(self) -> dict | None:
+        raw = await self._redis.get(self.keys.sim_state)
+        return json.loads(raw) if raw else None
+
+    async def save_sim_state(self, state: dict) -> None:
+        await self._redis.set(self.keys.sim_state, json.dumps(state))
+
+    # status -------------------------------------------------------------------------------------
+    async def status(self, now: float) -> dict[str, Any]:
+        """Everything ``scalebot status`` shows, as plain JSON-ready data."""
+        heartbeat = await self._redis.hgetall(self.keys.heartbeat)
+        out: dict[str, Any] = {
+            "prefix": self.keys.prefix,
+            "heartbeat_age_s": round(now - float(heartbeat["ts"]), 3) if heartbeat else None,
+            "mode": heartbeat.get("mode"),
+            "kill_switch": await self._kill_dict("global"),
+            "instruments": {},
+        }
+        for symbol in await self.instruments():
+            target = await self._redis.hgetall(self.keys.target(symbol))
+            position = await self.load_position(symbol)
+            orders = await self.load_orders(symbol)
+            last_fill = await self.last_fill(symbol)
+            beat = await self._redis.get(self.keys.instrument_heartbeat(symbol))
+            out["instruments"][symbol] = {
+                "target": target.get("target"),
+                "rationale": target.get("rationale"),
+                "position": str(position.size),
+                "fees": str(position.fees),
+                "working_orders": [
+                    {"client_order_id": o.client_order_id, "side": o.side.value, "price": str(o.price),
+                     "remaining": str(o.remaining), "status": o.status.value}
+                    for o in sorted(orders, key=lambda o: o.created_ts)
+                ],
+                "last_fill": encode(last_fill) if last_fill else None,
+                "kill_switch": await self._kill_dict(symbol),
+                "heartbeat_age_s": round(now - float(beat), 3) if beat else None,
+            }
+        return out
+
+    async def _kill_dict(self, scope: str) -> dict[str, str] | None:
+        raw = await self._redis.hgetall(self.keys.kill(scope))
+        return raw or None
+
+
+def _position_fields(position: PositionRecord) -> dict[str, str]:
+    return {"size": str(position.size), "last_fill_ts": repr(position.last_fill_ts), "fees": str(position.fees)}

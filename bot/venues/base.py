@@ -1,0 +1,99 @@
+"""The venue interface: the only way the engine talks to an exchange.
+
+The simulated venue implements it in-process; the ccxt adapter implements it for real exchanges.
+Sizes are in contracts and prices in quote currency, as in :mod:`bot.core.types`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import AsyncIterator, Protocol, Union
+
+from bot.core.types import Book, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
+
+VenueEvent = Union[Book, Trade, OrderUpdate]
+"""What a venue streams: market data (books, trades) and updates on our own orders."""
+
+
+class VenueError(Exception):
+    """The venue could not do what was asked; the outcome of the request is known."""
+
+
+class OrderRejected(VenueError):
+    """The venue refused the order (e.g. a post-only order that would cross)."""
+
+
+class OrderNotFound(VenueError):
+    """The venue does not know that client order id (never arrived, or long gone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A post-only limit order; ``size`` in contracts, ``price`` in quote currency."""
+
+    symbol: str
+    client_order_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    post_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """The venue's view of one of our orders."""
+
+    symbol: str
+    client_order_id: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    filled: Decimal
+    status: OrderStatus
+    venue_order_id: str | None = None
+
+
+class Venue(Protocol):
+    """An exchange account: market data, account data, order actions, instrument metadata."""
+
+    name: str
+    supports_amend: bool
+
+    async def connect(self, symbols: list[str]) -> None:
+        """Open connections and subscribe to market and account streams for ``symbols``."""
+
+    async def close(self) -> None:
+        """Release every connection; pending order actions are not awaited."""
+
+    def events(self) -> AsyncIterator[VenueEvent]:
+        """Books, trades and own-order updates (each fill in its own update), in venue order."""
+
+    async def instrument(self, symbol: str) -> InstrumentSpec: ...
+
+    async def fetch_book(self, symbol: str, depth: int = 10) -> Book: ...
+
+    async def fetch_position(self, symbol: str) -> Decimal:
+        """Signed position in contracts."""
+
+    async def fetch_balances(self) -> dict[str, Decimal]: ...
+
+    async def fetch_open_orders(self, symbol: str) -> list[VenueOrder]: ...
+
+    async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder:
+        """Raises :class:`OrderNotFound` if the venue never saw that id."""
+
+    async def fetch_fills(self, symbol: str, since_ts: float) -> list[Fill]:
+        """Our fills on ``symbol`` at or after ``since_ts`` (s), oldest first."""
+
+    async def place_order(self, request: OrderRequest) -> OrderUpdate:
+        """Send a limit order; raises :class:`OrderRejected` when refused."""
+
+    async def amend_order(self, symbol: str, client_order_id: str, price: Decimal) -> OrderUpdate:
+        """Move a resting order to ``price`` (it loses its queue place)."""
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderUpdate:
+        """Cancel; raises :class:`OrderNotFound` if unknown. An already-done order reports its
+        final status instead of an error."""
+
+    async def cancel_all(self, symbol: str | None = None) -> list[OrderUpdate]: ...
