@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from bot.core.planner import ExecutionParams
-from bot.core.policies import PolicyConfig
+from bot.core.policies import POLICY_TYPES, PolicyConfig
 from bot.core.risk import RiskLimits
 from bot.core.types import InstrumentSpec
 from bot.errors import ConfigError
@@ -200,7 +200,7 @@ def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
 
 
 _TAGGED_UNIONS = {"policy", "venue"}
-_UNION_TAGS = {"volatility_target", "target_schedule", "simulated"}
+_UNION_TAGS = {*POLICY_TYPES, "simulated"}
 _SECRET_KEYS = {"api_key", "secret", "password"}
 
 

@@ -61,6 +61,7 @@ class InstrumentEngine:
         self.position = PositionRecord()
         self.orders: dict[str, Order] = {}
         self.target: Decimal | None = None
+        self._target_ts: float | None = None
         self.book: Book | None = None
         self.kill: KillSwitch | None = None
         self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
@@ -115,7 +116,7 @@ class InstrumentEngine:
 
     def state(self, now: float) -> InstrumentState:
         return InstrumentState(self.spec, now, self.position.size, self.book, tuple(self._mids),
-                               self._sample_interval_s, self._started_ts)
+                               self._sample_interval_s, self._started_ts, self.target, self._target_ts)
 
     async def run(self) -> None:
         """Decide whenever something changed; updates that arrive meanwhile are conflated."""
@@ -129,7 +130,7 @@ class InstrumentEngine:
         if self.kill is not None:
             await self.cancel_all(f"kill switch ({self.kill.scope}): {self.kill.reason}")
             return
-        decision = compute_target(self._policy, self.state(now), self.target)
+        decision = compute_target(self._policy, self.state(now))
         if decision is not None and decision.target != self.target:
             await self._set_target(decision, now)
         if self.target is None:
@@ -140,7 +141,7 @@ class InstrumentEngine:
             await self._execute(action)
 
     async def _set_target(self, decision: TargetDecision, now: float) -> None:
-        previous, self.target = self.target, decision.target
+        previous, self.target, self._target_ts = self.target, decision.target, now
         await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
         self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
                        position=self.position.size, working=working_quantity(self.live_orders()),

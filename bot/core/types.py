@@ -213,14 +213,101 @@ class OrderUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class PnlView:
+    """The instrument's trading record, in USD (converted at the mid for inverse contracts).
+
+    ``avg_entry_price`` (quote currency) is that of the open position, ``None`` when flat;
+    ``closed_trade_pnls_usd`` holds the P&L of recent round trips (position back to flat or
+    through zero), oldest first; ``last_fill_price``/``last_fill_ts`` the most recent fill.
+    """
+
+    avg_entry_price: Decimal | None = None
+    realized_pnl_usd: float = 0.0
+    unrealized_pnl_usd: float = 0.0
+    fees_usd: float = 0.0
+    closed_trade_pnls_usd: tuple[float, ...] = ()
+    last_fill_price: Decimal | None = None
+    last_fill_ts: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """Account equity in USD: now, its running peak, and at the start of the UTC day."""
+
+    equity_usd: float
+    peak_equity_usd: float
+    day_start_equity_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class MarketFactors:
+    """Venue data beyond the book, where the venue provides it (``None`` otherwise).
+
+    ``funding_rate`` per funding interval as a fraction (0.0001 = 1 bp), ``funding_interval_h``
+    hours; ``open_interest`` in contracts and ``open_interest_change`` its fractional change over
+    the venue's window; ``basis`` = (mark − index) / index; ``liquidations_usd`` nearby
+    liquidation volume over the last window.
+    """
+
+    funding_rate: float | None = None
+    funding_interval_h: float = 8.0
+    open_interest: float | None = None
+    open_interest_change: float | None = None
+    basis: float | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    liquidations_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GreeksView:
+    """The portfolio's Greeks on this instrument's underlying, **excluding** this instrument.
+
+    ``delta_coin``: change of portfolio value per 1 coin-price unit move, in coins (so a
+    hedge of ``-delta_coin`` coins neutralises it); ``gamma_coin``: d(delta_coin)/dS, coins per
+    USD; ``vega_usd_per_vol_point``: USD per 1 vol point (0.01 of vol); ``theta_usd_per_day``.
+    ``instrument_delta_coin``/``instrument_vega_usd_per_vol_point``: the same Greeks of ONE
+    contract of this instrument (for a linear perpetual, delta = contract_size and vega = 0).
+    """
+
+    delta_coin: float = 0.0
+    gamma_coin: float = 0.0
+    vega_usd_per_vol_point: float = 0.0
+    theta_usd_per_day: float = 0.0
+    instrument_delta_coin: float = 1.0
+    instrument_vega_usd_per_vol_point: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PeerView:
+    """Another instrument of the same engine, for cross-sectional policies."""
+
+    symbol: str
+    mid: float
+    realised_vol: float | None
+    """Annualised, from the same sampling as this instrument's; ``None`` until enough samples."""
+
+
+@dataclass(frozen=True, slots=True)
 class InstrumentState:
-    """Everything a policy may look at for one instrument, at one moment (``now`` in s)."""
+    """Everything a policy may look at for one instrument, at one moment (``now`` in s).
+
+    ``position`` in contracts (signed). ``mid_history`` holds mids sampled every
+    ``sample_interval_s`` seconds, oldest first. ``target`` is the current target (contracts)
+    and ``target_set_ts`` when it was set. Views default to empty when the engine has no data.
+    """
 
     spec: InstrumentSpec
     now: float
     position: Decimal
     book: Book | None
     mid_history: tuple[float, ...] = field(default_factory=tuple)
-    """Mid prices sampled at the engine's fixed ``sample_interval_s`` (oldest first)."""
     sample_interval_s: float = 1.0
     started_ts: float = 0.0
+    target: Decimal | None = None
+    target_set_ts: float | None = None
+    pnl: PnlView = field(default_factory=PnlView)
+    account: AccountView | None = None
+    factors: MarketFactors = field(default_factory=MarketFactors)
+    greeks: GreeksView = field(default_factory=GreeksView)
+    peers: tuple[PeerView, ...] = ()

@@ -1,36 +1,48 @@
 """Position-scaling policies: pure functions from an instrument's state to a target position.
 
-Each policy has a pydantic parameter model (selected in YAML by ``policy.type``) and a function
-``(params, state, previous_target) -> TargetDecision | None``; ``None`` means "not enough data:
-hold the previous target".
+Every module in this package (except ``base`` and helpers starting with ``_``) is one policy:
+it defines ``Params`` (a :class:`~bot.core.policies.base.PolicyParams` whose ``type`` literal
+is the name used in YAML as ``policy.type``) and ``target(params, state) -> TargetDecision |
+None``, where ``None`` means "not enough data yet: keep the current target". Modules are found
+by name, so adding a policy is adding a module.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Union
+import importlib
+import pkgutil
+from typing import Annotated, Any, Callable, Union
 
 from pydantic import Field
 
 from bot.core.policies.base import PolicyParams, TargetDecision
-from bot.core.policies.target_schedule import TargetScheduleParams, target_schedule
-from bot.core.policies.volatility_target import VolatilityTargetParams, volatility_target
 from bot.core.types import InstrumentState
 
-PolicyConfig = Annotated[
-    Union[VolatilityTargetParams, TargetScheduleParams], Field(discriminator="type")
-]
+PolicyFunction = Callable[[Any, InstrumentState], "TargetDecision | None"]
+
+_SKIP = {"base"}
 
 
-def compute_target(
-    params: PolicyParams, state: InstrumentState, previous: Decimal | None
-) -> TargetDecision | None:
-    """Dispatch to the policy that ``params`` configures."""
-    if isinstance(params, VolatilityTargetParams):
-        return volatility_target(params, state, previous)
-    if isinstance(params, TargetScheduleParams):
-        return target_schedule(params, state)
-    raise TypeError(f"no policy for {type(params).__name__}")
+def _discover() -> dict[type[PolicyParams], PolicyFunction]:
+    found: dict[type[PolicyParams], PolicyFunction] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in _SKIP or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        found[module.Params] = module.target
+    return found
 
 
-__all__ = ["PolicyConfig", "TargetDecision", "compute_target"]
+POLICIES = _discover()
+POLICY_TYPES = tuple(p.model_fields["type"].default for p in POLICIES)
+
+PolicyConfig = Annotated[Union[tuple(POLICIES)], Field(discriminator="type")]  # type: ignore[valid-type]
+"""Any policy's parameters, chosen by ``type``."""
+
+
+def compute_target(params: PolicyParams, state: InstrumentState) -> TargetDecision | None:
+    """Run the policy that ``params`` configures."""
+    return POLICIES[type(params)](params, state)
+
+
+__all__ = ["POLICIES", "POLICY_TYPES", "PolicyConfig", "PolicyParams", "TargetDecision", "compute_target"]

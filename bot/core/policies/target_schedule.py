@@ -16,7 +16,7 @@ class ScheduleStep(PolicyParams):
     target: Decimal = Field(description="target position, contracts (signed)")
 
 
-class TargetScheduleParams(PolicyParams):
+class Params(PolicyParams):
     type: Literal["target_schedule"] = "target_schedule"
     steps: list[ScheduleStep] = Field(min_length=1)
 
@@ -29,7 +29,7 @@ class TargetScheduleParams(PolicyParams):
         return steps
 
 
-def target_schedule(params: TargetScheduleParams, state: InstrumentState) -> TargetDecision | None:
+def target(params: Params, state: InstrumentState) -> TargetDecision | None:
     """The last step whose time has come; ``None`` (hold) before the first one."""
     elapsed = state.now - state.started_ts
     due = [s for s in params.steps if s.after_s <= elapsed]

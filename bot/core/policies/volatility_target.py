@@ -14,13 +14,13 @@ from typing import Literal
 from pydantic import Field
 
 from bot.core.policies.base import PolicyParams, TargetDecision
-from bot.core.rounding import size_to_lot
+from bot.core.policies._sizing import contracts_for_usd, to_target
 from bot.core.types import InstrumentState
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
 
 
-class VolatilityTargetParams(PolicyParams):
+class Params(PolicyParams):
     type: Literal["volatility_target"] = "volatility_target"
     target_vol: float = Field(gt=0, le=5, description="annualised, 0.5 = 50 %")
     capital_usd: float = Field(gt=0, description="capital the target vol applies to, USD")
@@ -46,9 +46,7 @@ def ewma_vol(mids: tuple[float, ...], lam: float, interval_s: float) -> float:
     return math.sqrt(var * SECONDS_PER_YEAR / interval_s)
 
 
-def volatility_target(
-    params: VolatilityTargetParams, state: InstrumentState, previous: Decimal | None
-) -> TargetDecision | None:
+def target(params: Params, state: InstrumentState) -> TargetDecision | None:
     """Target in contracts, or ``None`` (hold) until ``min_samples`` mids are in."""
     if len(state.mid_history) < params.min_samples or state.book is None or state.book.mid is None:
         return None
@@ -56,13 +54,11 @@ def volatility_target(
     realised = ewma_vol(state.mid_history, params.ewma_lambda, state.sample_interval_s)
     vol = max(realised, params.vol_floor)
     price = float(state.book.mid)
-    coins = params.target_vol / vol * params.capital_usd / price
-    contracts = coins * price / float(spec.contract_size) if spec.inverse else coins / float(spec.contract_size)
     sign = 1 if params.direction == "long" else -1
-    raw = Decimal(repr(sign * contracts))
-    capped = max(-params.max_position, min(params.max_position, raw))
-    target = size_to_lot(capped, spec.lot_size)
+    usd = sign * params.target_vol / vol * params.capital_usd
+    target = to_target(spec, contracts_for_usd(spec, usd, price), params.max_position)
     inputs = {"realised_vol": round(realised, 6), "vol_used": round(vol, 6), "mid": price}
+    previous = state.target
     if previous is not None and previous != 0 and abs(target - previous) <= abs(previous) * Decimal(repr(params.rebalance_band)):
         return TargetDecision(previous, f"within {params.rebalance_band:.0%} band of previous target", inputs=inputs)
     return TargetDecision(
