@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from bot.core.options_book import OptionPosition
 from bot.core.planner import ExecutionParams
 from bot.core.policies import POLICY_TYPES, PolicyConfig
 from bot.core.risk import RiskLimits
@@ -117,6 +118,27 @@ class InstrumentConfig(Model):
     sample_interval_ms: int = Field(default=1000, gt=0, description="mid sampling for realised statistics")
 
 
+class OptionConfig(Model):
+    """One option position held alongside the traded instruments (valued, never traded)."""
+
+    underlying: str = Field(min_length=1, description="coin, e.g. BTC: matches instruments' base")
+    kind: Literal["call", "put"]
+    strike: float = Field(gt=0, description="USD")
+    days_to_expiry: float = Field(gt=0, description="days from daemon start")
+    quantity: float = Field(description="coins of underlying, signed (negative = short)")
+    iv: float = Field(gt=0, le=5, description="implied vol, a fraction (0.6 = 60 %)")
+    settlement: Literal["coin", "usd"] = Field(default="coin", description="coin = inverse, Deribit style")
+
+    def position(self, key: str, started_ts: float) -> OptionPosition:
+        return OptionPosition(key, self.underlying, self.strike, started_ts + self.days_to_expiry * 86_400,
+                              self.kind == "call", self.quantity, self.iv, self.settlement == "coin")
+
+
+class PortfolioConfig(Model):
+    capital_usd: float = Field(default=100_000, gt=0, description="paper account equity at start, USD")
+    options: list[OptionConfig] = []
+
+
 class EngineConfig(Model):
     order_rate_per_s: float = Field(default=10.0, gt=0, description="order actions per second per venue")
     heartbeat_ms: int = Field(default=1000, gt=0)
@@ -133,6 +155,7 @@ class Config(Model):
     redis: RedisConfig = RedisConfig()
     venue: SimulatedVenueConfig
     credentials: Credentials | None = None
+    portfolio: PortfolioConfig = PortfolioConfig()
     instruments: list[InstrumentConfig] = Field(min_length=1)
     engine: EngineConfig = EngineConfig()
     logging: LoggingConfig = LoggingConfig()

@@ -15,6 +15,7 @@ from bot.core.types import Book, OrderUpdate
 from bot.engine import InstrumentEngine
 from bot.errors import ExitCode, VenueUnavailable
 from bot.log import get_logger
+from bot.portfolio import Portfolio
 from bot.reconcile import reconcile
 from bot.state.store import RedisStore
 from bot.venues.base import Venue, VenueError
@@ -43,6 +44,9 @@ class Daemon:
         await self.store.ping()
         symbols = [i.symbol for i in self.config.instruments]
         throttler = Throttler(rate_limit=self.config.engine.order_rate_per_s, period=1.0)
+        started = self._clock()
+        book = self.config.portfolio
+        portfolio = Portfolio(book.capital_usd, [o.position(f"option-{i}", started) for i, o in enumerate(book.options)])
         try:
             await self.venue.connect(symbols)
         except VenueError as exc:
@@ -53,7 +57,7 @@ class Daemon:
                     spec=await self.venue.instrument(inst.symbol), policy=inst.policy,
                     execution=inst.execution.params(), limits=inst.risk.limits(),
                     sample_interval_s=inst.sample_interval_ms / 1000, venue=self.venue, store=self.store,
-                    throttler=throttler, clock=self._clock,
+                    throttler=throttler, clock=self._clock, portfolio=portfolio,
                 )
                 self.engines[inst.symbol] = engine
                 await reconcile(engine, self.venue, self.store)

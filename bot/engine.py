@@ -18,13 +18,16 @@ from typing import Any, Callable
 
 from asyncio_throttle import Throttler
 
+from bot.core import pnl
 from bot.core.orders import apply_update
 from bot.core.planner import Action, Cancel, ExecutionParams, Place, Reprice, plan, working_quantity
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import PolicyParams
 from bot.core.risk import RiskLimits, check_order
-from bot.core.types import Book, Fill, InstrumentSpec, InstrumentState, Order, OrderStatus, OrderUpdate
+from bot.core.policies.volatility_target import ewma_vol
+from bot.core.types import Book, Fill, InstrumentSpec, InstrumentState, Order, OrderStatus, OrderUpdate, PnlView
 from bot.log import get_logger
+from bot.portfolio import Portfolio
 from bot.state.store import KillSwitch, PositionRecord, RedisStore
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError
 
@@ -46,6 +49,7 @@ class InstrumentEngine:
         store: RedisStore,
         throttler: Throttler,
         clock: Callable[[], float],
+        portfolio: Portfolio | None = None,
     ):
         self.spec = spec
         self.symbol = spec.symbol
@@ -57,6 +61,8 @@ class InstrumentEngine:
         self._store = store
         self._throttler = throttler
         self._clock = clock
+        self._portfolio = portfolio or Portfolio(capital_usd=0.0, options=[])
+        self._portfolio.add(self)
         self._log = get_logger(instrument=spec.symbol)
         self.position = PositionRecord()
         self.orders: dict[str, Order] = {}
@@ -103,7 +109,8 @@ class InstrumentEngine:
             return False
         self._seen_fills.add(fill.trade_id)
         p = self.position
-        self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee)
+        self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
+                                       pnl.apply_fill(p.pnl, p.size, fill, self.spec))
         await self._store.record_fill(fill, self.position)
         self._log.info("order.filled", client_order_id=fill.client_order_id, side=fill.side.value, price=fill.price,
                        size=fill.size, liquidity=fill.liquidity, fee=fill.fee, fee_currency=fill.fee_currency,
@@ -114,9 +121,31 @@ class InstrumentEngine:
     def live_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if o.status.is_live]
 
+    def mid(self) -> float | None:
+        return float(self.book.mid) if self.book is not None and self.book.mid is not None else None
+
+    def coin_exposure(self) -> float:
+        """Signed exposure of the position in coins of the underlying, at the mid."""
+        mid = self.mid()
+        return float(self.spec.coin_exposure(self.position.size, Decimal(repr(mid)))) if mid else 0.0
+
+    def realised_vol(self) -> float | None:
+        """Annualised EWMA (λ 0.94) volatility of the sampled mids; ``None`` with under 3 samples."""
+        if len(self._mids) < 3:
+            return None
+        return ewma_vol(tuple(self._mids), 0.94, self._sample_interval_s)
+
+    def pnl_view(self) -> PnlView:
+        mark = self.book.mid if self.book is not None else None
+        return pnl.view(self.position.pnl, self.position.size, self.spec, mark)
+
     def state(self, now: float) -> InstrumentState:
-        return InstrumentState(self.spec, now, self.position.size, self.book, tuple(self._mids),
-                               self._sample_interval_s, self._started_ts, self.target, self._target_ts)
+        return InstrumentState(
+            self.spec, now, self.position.size, self.book, tuple(self._mids), self._sample_interval_s,
+            self._started_ts, self.target, self._target_ts, pnl=self.pnl_view(),
+            account=self._portfolio.account(now), greeks=self._portfolio.greeks(self, now),
+            peers=self._portfolio.peers(self),
+        )
 
     async def run(self) -> None:
         """Decide whenever something changed; updates that arrive meanwhile are conflated."""
@@ -166,7 +195,8 @@ class InstrumentEngine:
         if switch is not None:
             self.set_kill(switch)
             return False
-        working = working_quantity([o for o in self.live_orders() if o.client_order_id != exclude])
+        same_side = [o for o in self.live_orders() if o.client_order_id != exclude and o.side.sign * signed_size > 0]
+        working = working_quantity(same_side)
         rejection = check_order(limits=self._limits, book=self.book, position=self.position.size, working=working,
                                 signed_size=signed_size, price=price, now=self._clock())
         if rejection is not None:

@@ -42,7 +42,8 @@ def check_order(
 ) -> RiskRejection | None:
     """Checks for a new or repriced order of ``signed_size`` contracts at ``price``.
 
-    ``working`` is the signed remaining size of every live order not counting this one.
+    ``working`` is the signed remaining size of the live orders on this order's side (not
+    counting this one): the worst case is that they all fill and the other side's do not.
     """
     if book is None or book.mid is None:
         return RiskRejection("market_data", "book with both sides", "none")

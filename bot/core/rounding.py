@@ -12,9 +12,15 @@ from bot.core.types import Side
 
 
 def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """Exact at any number of digits: the integer quotient and remainder are never rounded."""
     if step <= 0:
         raise ValueError(f"step must be positive (got {step})")
-    return (value / step).to_integral_value(rounding=rounding) * step
+    steps, rest = divmod(value, step)  # steps truncated toward zero; rest has value's sign
+    if rounding == ROUND_FLOOR and rest < 0:
+        steps -= 1
+    elif rounding == ROUND_CEILING and rest > 0:
+        steps += 1
+    return steps * step
 
 
 def passive_price(side: Side, price: Decimal, tick: Decimal) -> Decimal:

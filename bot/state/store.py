@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from bot.core.codec import decode, encode
+from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import ZERO, Fill, Order
 from bot.errors import ExitCode, ScalebotError
@@ -44,11 +45,13 @@ class KillSwitch:
 
 @dataclass(frozen=True, slots=True)
 class PositionRecord:
-    """A position in contracts, with the time (s) of the last fill applied to it."""
+    """A position in contracts, the time (s) of the last fill applied to it, the fees paid in
+    the settlement currency and the P&L record built from the fills."""
 
     size: Decimal = ZERO
     last_fill_ts: float = 0.0
     fees: Decimal = ZERO
+    pnl: PnlBook = PnlBook()
 
 
 class RedisStore:
@@ -115,7 +118,8 @@ class RedisStore:
         raw = await self._redis.hgetall(self.keys.position(symbol))
         if not raw:
             return PositionRecord()
-        return PositionRecord(Decimal(raw["size"]), float(raw["last_fill_ts"]), Decimal(raw.get("fees", "0")))
+        pnl = decode(PnlBook, json.loads(raw["pnl"])) if "pnl" in raw else PnlBook()
+        return PositionRecord(Decimal(raw["size"]), float(raw["last_fill_ts"]), Decimal(raw.get("fees", "0")), pnl)
 
     async def known_fill(self, symbol: str, trade_id: str) -> bool:
         return bool(await self._redis.sismember(self.keys.fill_ids(symbol), trade_id))
@@ -222,4 +226,5 @@ class RedisStore:
 
 
 def _position_fields(position: PositionRecord) -> dict[str, str]:
-    return {"size": str(position.size), "last_fill_ts": repr(position.last_fill_ts), "fees": str(position.fees)}
+    return {"size": str(position.size), "last_fill_ts": repr(position.last_fill_ts), "fees": str(position.fees),
+            "pnl": json.dumps(encode(position.pnl))}
