@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from bot.core.options_book import OptionPosition
 from bot.core.planner import ExecutionParams
 from bot.core.policies import POLICY_TYPES, PolicyConfig
-from bot.core.risk import RiskLimits
+from bot.core.risk import AccountLimits, RiskLimits
 from bot.core.types import InstrumentSpec
 from bot.errors import ConfigError
 from bot.venues.simulated.market import MarketParams
@@ -103,11 +103,20 @@ class ExecutionConfig(Model):
 class RiskConfig(Model):
     max_position: Decimal = Field(gt=0, description="contracts")
     max_order_size: Decimal = Field(gt=0, description="contracts")
-    stale_after_ms: int = Field(default=2000, gt=0)
-    price_band_bps: Decimal = Field(default=Decimal(50), gt=0)
+    stale_after_ms: int = Field(default=2000, gt=0, description="no new orders on a book older than this")
+    price_band_bps: Decimal = Field(default=Decimal(50), gt=0, description="limit price vs mark (else mid)")
+    max_notional_usd: Decimal | None = Field(default=None, gt=0)
+    max_working_orders: int | None = Field(default=None, ge=1)
+    max_abs_delta_coin: float | None = Field(default=None, gt=0, description="portfolio delta, coins")
+    max_abs_gamma_coin: float | None = Field(default=None, gt=0, description="portfolio gamma, coins per USD")
+    max_abs_vega_usd_per_vol_point: float | None = Field(default=None, gt=0)
 
     def limits(self) -> RiskLimits:
-        return RiskLimits(self.max_position, self.max_order_size, self.stale_after_ms / 1000, self.price_band_bps)
+        return RiskLimits(
+            self.max_position, self.max_order_size, self.stale_after_ms / 1000, self.price_band_bps,
+            self.max_notional_usd, self.max_working_orders, self.max_abs_delta_coin, self.max_abs_gamma_coin,
+            self.max_abs_vega_usd_per_vol_point,
+        )
 
 
 class InstrumentConfig(Model):
@@ -137,6 +146,11 @@ class OptionConfig(Model):
 class PortfolioConfig(Model):
     capital_usd: float = Field(default=100_000, gt=0, description="paper account equity at start, USD")
     options: list[OptionConfig] = []
+    max_daily_loss_usd: float | None = Field(default=None, gt=0, description="engages the global kill switch")
+    max_drawdown_fraction: float | None = Field(default=None, gt=0, lt=1, description="from peak equity; kills")
+
+    def limits(self) -> AccountLimits:
+        return AccountLimits(self.max_daily_loss_usd, self.max_drawdown_fraction)
 
 
 class EngineConfig(Model):

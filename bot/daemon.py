@@ -57,7 +57,7 @@ class Daemon:
                     spec=await self.venue.instrument(inst.symbol), policy=inst.policy,
                     execution=inst.execution.params(), limits=inst.risk.limits(),
                     sample_interval_s=inst.sample_interval_ms / 1000, venue=self.venue, store=self.store,
-                    throttler=throttler, clock=self._clock, portfolio=portfolio,
+                    throttler=throttler, clock=self._clock, portfolio=portfolio, account_limits=book.limits(),
                 )
                 self.engines[inst.symbol] = engine
                 await reconcile(engine, self.venue, self.store)

@@ -23,7 +23,7 @@ from bot.core.orders import apply_update
 from bot.core.planner import Action, Cancel, ExecutionParams, Place, Reprice, plan, working_quantity
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import PolicyParams
-from bot.core.risk import RiskLimits, check_order
+from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, RiskRejection, check_account, check_order
 from bot.core.policies.volatility_target import ewma_vol
 from bot.core.types import Book, Fill, InstrumentSpec, InstrumentState, Order, OrderStatus, OrderUpdate, PnlView
 from bot.log import get_logger
@@ -50,12 +50,14 @@ class InstrumentEngine:
         throttler: Throttler,
         clock: Callable[[], float],
         portfolio: Portfolio | None = None,
+        account_limits: AccountLimits = AccountLimits(),
     ):
         self.spec = spec
         self.symbol = spec.symbol
         self._policy = policy
         self._execution = execution
         self._limits = limits
+        self._account_limits = account_limits
         self._sample_interval_s = sample_interval_s
         self._venue = venue
         self._store = store
@@ -159,7 +161,12 @@ class InstrumentEngine:
         if self.kill is not None:
             await self.cancel_all(f"kill switch ({self.kill.scope}): {self.kill.reason}")
             return
-        decision = compute_target(self._policy, self.state(now))
+        state = self.state(now)
+        breach = check_account(self._account_limits, state.account) if state.account else None
+        if breach is not None:
+            await self._engage_kill(breach)
+            return
+        decision = compute_target(self._policy, state)
         if decision is not None and decision.target != self.target:
             await self._set_target(decision, now)
         if self.target is None:
@@ -168,6 +175,17 @@ class InstrumentEngine:
                        book=self.book, spec=self.spec, params=self._execution, now=now)
         for action in actions:
             await self._execute(action)
+
+    async def _engage_kill(self, breach: RiskRejection) -> None:
+        """An account limit broke: engage the global kill switch (it cancels everything)."""
+        reason = f"{breach.limit} {breach.limit_value} broken ({breach.actual})"
+        self._log.error("risk.rejected", limit=breach.limit, limit_value=breach.limit_value, actual=breach.actual,
+                        action="engage_kill_switch")
+        try:
+            await self._store.engage_kill("global", reason, "scalebot:risk")
+        except Exception as exc:
+            self._log.error("redis.unavailable", during="engage_kill", error=type(exc).__name__)
+        self.set_kill(KillSwitch("global", reason, "scalebot:risk", self._clock()))
 
     async def _set_target(self, decision: TargetDecision, now: float) -> None:
         previous, self.target, self._target_ts = self.target, decision.target, now
@@ -195,10 +213,15 @@ class InstrumentEngine:
         if switch is not None:
             self.set_kill(switch)
             return False
-        same_side = [o for o in self.live_orders() if o.client_order_id != exclude and o.side.sign * signed_size > 0]
-        working = working_quantity(same_side)
-        rejection = check_order(limits=self._limits, book=self.book, position=self.position.size, working=working,
-                                signed_size=signed_size, price=price, now=self._clock())
+        others = [o for o in self.live_orders() if o.client_order_id != exclude]
+        now = self._clock()
+        check = OrderCheck(
+            spec=self.spec, book=self.book, position=self.position.size,
+            working_same_side=working_quantity([o for o in others if o.side.sign * signed_size > 0]),
+            signed_size=signed_size, price=price, now=now, live_orders=len(others),
+            greeks=self._portfolio.greeks(self, now), is_new=exclude is None,
+        )
+        rejection = check_order(self._limits, check)
         if rejection is not None:
             self._log.warning("risk.rejected", limit=rejection.limit, limit_value=rejection.limit_value,
                               actual=rejection.actual, side="buy" if signed_size > 0 else "sell", price=price,
