@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 from asyncio_throttle import Throttler
 
 from bot.config import Config
-from bot.core.types import Book, OrderUpdate
+from bot.core.types import Book, FactorsUpdate, OrderUpdate
 from bot.engine import InstrumentEngine
 from bot.errors import ExitCode, VenueUnavailable
 from bot.log import get_logger
@@ -111,6 +111,8 @@ class Daemon:
                 engine.on_book(event)
             elif isinstance(event, OrderUpdate):
                 await engine.on_order_update(event)
+            elif isinstance(event, FactorsUpdate):
+                engine.on_factors(event)
 
     async def _refresh_kills(self) -> None:
         for symbol, engine in self.engines.items():

@@ -25,7 +25,9 @@ from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import PolicyParams
 from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, RiskRejection, check_account, check_order
 from bot.core.policies.volatility_target import ewma_vol
-from bot.core.types import Book, Fill, InstrumentSpec, InstrumentState, Order, OrderStatus, OrderUpdate, PnlView
+from bot.core.types import (
+    Book, FactorsUpdate, Fill, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
+)
 from bot.log import get_logger
 from bot.portfolio import Portfolio
 from bot.state.store import KillSwitch, PositionRecord, RedisStore
@@ -72,6 +74,7 @@ class InstrumentEngine:
         self._target_ts: float | None = None
         self.book: Book | None = None
         self.kill: KillSwitch | None = None
+        self.factors = MarketFactors()
         self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
         self._last_sample_ts = float("-inf")
         self._seen_fills: set[str] = set()
@@ -85,6 +88,9 @@ class InstrumentEngine:
             self._mids.append(float(book.mid))
             self._last_sample_ts = book.ts
         self._wake.set()
+
+    def on_factors(self, update: FactorsUpdate) -> None:
+        self.factors = update.factors
 
     async def on_order_update(self, update: OrderUpdate) -> None:
         if update.fill is not None:
@@ -146,7 +152,7 @@ class InstrumentEngine:
             self.spec, now, self.position.size, self.book, tuple(self._mids), self._sample_interval_s,
             self._started_ts, self.target, self._target_ts, pnl=self.pnl_view(),
             account=self._portfolio.account(now), greeks=self._portfolio.greeks(self, now),
-            peers=self._portfolio.peers(self),
+            peers=self._portfolio.peers(self), factors=self.factors,
         )
 
     async def run(self) -> None:
@@ -219,6 +225,7 @@ class InstrumentEngine:
             spec=self.spec, book=self.book, position=self.position.size,
             working_same_side=working_quantity([o for o in others if o.side.sign * signed_size > 0]),
             signed_size=signed_size, price=price, now=now, live_orders=len(others),
+            mark=Decimal(repr(self.factors.mark_price)) if self.factors.mark_price else None,
             greeks=self._portfolio.greeks(self, now), is_new=exclude is None,
         )
         rejection = check_order(self._limits, check)

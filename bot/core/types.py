@@ -260,6 +260,15 @@ class MarketFactors:
 
 
 @dataclass(frozen=True, slots=True)
+class FactorsUpdate:
+    """The venue's latest funding, open interest, mark and index for one instrument."""
+
+    symbol: str
+    factors: MarketFactors
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class GreeksView:
     """The portfolio's Greeks on this instrument's underlying, **excluding** this instrument.
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import AsyncIterator, Protocol, Union
 
-from bot.core.types import Book, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
+from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
 
-VenueEvent = Union[Book, Trade, OrderUpdate]
-"""What a venue streams: market data (books, trades) and updates on our own orders."""
+VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate]
+"""What a venue streams: market data (books, trades, funding/open interest/mark) and updates on
+our own orders."""
 
 
 class VenueError(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.core.rounding import passive_price, size_to_lot
-from bot.core.types import Book, Level, Side, Trade
+from bot.core.types import Book, Level, MarketFactors, Side, Trade
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
 
@@ -36,6 +36,9 @@ class MarketParams:
     trade_size: float = 0.3
     garch_alpha: float = 0.08
     garch_beta: float = 0.9
+    funding_interval_h: float = 8.0
+    basis_bps: float = 2.0
+    open_interest: float = 10_000.0
 
 
 class SimulatedMarket:
@@ -52,6 +55,9 @@ class SimulatedMarket:
         self._bids: dict[Decimal, Decimal] = {}
         self._asks: dict[Decimal, Decimal] = {}
         self._trade_seq = 0
+        self._basis = params.basis_bps / 10_000
+        self._open_interest = params.open_interest
+        self._oi_history: list[float] = [params.open_interest]
         self._rebuild()
 
     @property
@@ -76,6 +82,23 @@ class SimulatedMarket:
         for _ in range(self._poisson(p.trades_per_s * p.step_s)):
             trades.extend(self._sweep(self._rng.choice((Side.BUY, Side.SELL)), ts))
         return trades
+
+    def factors(self) -> MarketFactors:
+        """Mean-reverting basis (mark over index), funding following the basis, an open interest
+        random walk; ``open_interest_change`` over the last 60 calls (one a second: a minute)."""
+        rng = self._rng
+        mean = self.params.basis_bps / 10_000
+        self._basis += 0.1 * (mean - self._basis) + rng.gauss(0.0, 0.5 / 10_000)
+        self._open_interest = max(float(self.params.lot), self._open_interest * math.exp(rng.gauss(0.0, 0.002)))
+        self._oi_history = (self._oi_history + [self._open_interest])[-61:]
+        mark = self._mid
+        return MarketFactors(
+            funding_rate=max(-0.0075, min(0.0075, self._basis / 3)),
+            funding_interval_h=self.params.funding_interval_h,
+            open_interest=self._open_interest,
+            open_interest_change=self._open_interest / self._oi_history[0] - 1,
+            basis=self._basis, mark_price=mark, index_price=mark / (1 + self._basis),
+        )
 
     def _rebuild(self) -> None:
         p = self.params

@@ -15,10 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import AsyncIterator, Callable, Protocol
 
-from bot.core.types import Book, Fill, InstrumentSpec, OrderUpdate
+from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderUpdate
 from bot.venues.base import OrderRequest, VenueError, VenueEvent, VenueOrder
 from bot.venues.simulated.exchange import SimulatedExchange
 from bot.venues.simulated.market import MarketParams, SimulatedMarket
+
+
+FACTORS_EVERY_S = 1.0
+"""Simulated seconds between funding / open interest / mark updates."""
 
 
 class SimStateStore(Protocol):
@@ -95,9 +99,16 @@ class SimulatedVenue:
 
     async def _run(self) -> None:
         step_s = min(i.market.step_s for i in self._instruments.values())
+        steps_per_factor = max(1, round(FACTORS_EVERY_S / step_s))
+        count = 0
         while True:
             await asyncio.sleep(step_s / self._speed)
             await self.step()
+            count += 1
+            if count % steps_per_factor == 0:
+                ts = self._clock()
+                for symbol, market in self._markets.items():
+                    self._queue.put_nowait(FactorsUpdate(symbol, market.factors(), ts))
 
     async def step(self) -> None:
         """Advance every market one step and publish what happened."""
