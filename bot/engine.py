@@ -30,7 +30,7 @@ from bot.core.types import (
 )
 from bot.log import get_logger
 from bot.portfolio import Portfolio
-from bot.state.store import KillSwitch, PositionRecord, RedisStore
+from bot.state.base import KillSwitch, PositionRecord, Store
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError
 
 MAX_MID_SAMPLES = 2048
@@ -48,7 +48,7 @@ class InstrumentEngine:
         limits: RiskLimits,
         sample_interval_s: float,
         venue: Venue,
-        store: RedisStore,
+        store: Store,
         throttler: Throttler,
         clock: Callable[[], float],
         portfolio: Portfolio | None = None,

@@ -13,13 +13,13 @@ from dataclasses import replace
 from bot.core.types import OrderStatus, OrderUpdate
 from bot.engine import InstrumentEngine
 from bot.log import get_logger
-from bot.state.store import RedisStore
+from bot.state.base import Store
 from bot.venues.base import OrderNotFound, Venue
 
 FILL_LOOKBACK_S = 60.0
 
 
-async def reconcile(engine: InstrumentEngine, venue: Venue, store: RedisStore) -> None:
+async def reconcile(engine: InstrumentEngine, venue: Venue, store: Store) -> None:
     symbol = engine.symbol
     log = get_logger(instrument=symbol)
     engine.position = await store.load_position(symbol)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, AsyncIterator
 
@@ -20,8 +19,9 @@ from redis.exceptions import RedisError
 from bot.core.codec import decode, encode
 from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
-from bot.core.types import ZERO, Fill, Order
+from bot.core.types import Fill, Order
 from bot.errors import ExitCode, ScalebotError
+from bot.state.base import KillSwitch, PositionRecord
 from bot.state.keys import Keys, redact_url
 
 START_HINT = "start one with `redis-server --daemonize yes`, or point SCALEBOT_REDIS_URL (or redis.url) at one"
@@ -31,27 +31,6 @@ class StoreUnavailable(ScalebotError):
     """Redis cannot be reached; no new order may be journalled, so none may be sent."""
 
     exit_code = ExitCode.REDIS_UNAVAILABLE
-
-
-@dataclass(frozen=True, slots=True)
-class KillSwitch:
-    """An engaged kill switch; ``scope`` is ``global`` or an instrument symbol."""
-
-    scope: str
-    reason: str
-    by: str
-    ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class PositionRecord:
-    """A position in contracts, the time (s) of the last fill applied to it, the fees paid in
-    the settlement currency and the P&L record built from the fills."""
-
-    size: Decimal = ZERO
-    last_fill_ts: float = 0.0
-    fees: Decimal = ZERO
-    pnl: PnlBook = PnlBook()
 
 
 class RedisStore:

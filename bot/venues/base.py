@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import AsyncIterator, Protocol, Union
+from typing import AsyncIterator, Literal, Protocol, Union
 
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
 
@@ -31,7 +31,12 @@ class OrderNotFound(VenueError):
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """A post-only limit order; ``size`` in contracts, ``price`` in quote currency."""
+    """A limit order; ``size`` in contracts, ``price`` in quote currency.
+
+    Resting orders are post-only GTC; an escalation may send a crossing IOC limit (``post_only``
+    False, ``time_in_force`` "IOC"), which trades what it can up to ``price`` and cancels the rest.
+    There is no market order.
+    """
 
     symbol: str
     client_order_id: str
@@ -39,6 +44,8 @@ class OrderRequest:
     price: Decimal
     size: Decimal
     post_only: bool = True
+    time_in_force: Literal["GTC", "IOC"] = "GTC"
+    reduce_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,62 @@
+"""The state interface the engine and reconciliation use; Redis in production, memory in replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from bot.core.pnl import PnlBook
+from bot.core.policies import TargetDecision
+from bot.core.types import ZERO, Fill, Order
+
+
+@dataclass(frozen=True, slots=True)
+class KillSwitch:
+    """An engaged kill switch; ``scope`` is ``global`` or an instrument symbol."""
+
+    scope: str
+    reason: str
+    by: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRecord:
+    """A position in contracts, the time (s) of the last fill applied to it, the fees paid in
+    the settlement currency and the P&L record built from the fills."""
+
+    size: Decimal = ZERO
+    last_fill_ts: float = 0.0
+    fees: Decimal = ZERO
+    pnl: PnlBook = PnlBook()
+
+
+class Store(Protocol):
+    """Journal of targets, orders, fills and positions, and the kill switches."""
+
+    async def next_client_order_id(self, symbol: str) -> str:
+        """A client order id never used before (unique across restarts)."""
+
+    async def save_order(self, order: Order) -> None:
+        """Journal an order: its intent before it is sent, then every change."""
+
+    async def load_orders(self, symbol: str) -> list[Order]: ...
+
+    async def known_fill(self, symbol: str, trade_id: str) -> bool: ...
+
+    async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
+        """Append ``fill`` and store the position it produced, atomically."""
+
+    async def load_position(self, symbol: str) -> PositionRecord: ...
+
+    async def save_position(self, symbol: str, position: PositionRecord) -> None: ...
+
+    async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None: ...
+
+    async def load_target(self, symbol: str) -> Decimal | None: ...
+
+    async def kill_switch(self, symbol: str) -> KillSwitch | None:
+        """The switch that stops ``symbol`` (the global one first), or ``None``."""
+
+    async def engage_kill(self, scope: str, reason: str, by: str) -> None: ...

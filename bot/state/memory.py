@@ -1,0 +1,60 @@
+"""An in-memory :class:`~bot.state.base.Store`, for replay and benchmarks (nothing persists)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from decimal import Decimal
+
+from bot.core.policies import TargetDecision
+from bot.core.types import Fill, Order
+from bot.state.base import KillSwitch, PositionRecord
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._seq = itertools.count(1)
+        self.orders: dict[str, dict[str, Order]] = defaultdict(dict)
+        self.fills: dict[str, list[Fill]] = defaultdict(list)
+        self._fill_ids: set[tuple[str, str]] = set()
+        self.positions: dict[str, PositionRecord] = {}
+        self.targets: dict[str, Decimal] = {}
+        self.kills: dict[str, KillSwitch] = {}
+
+    async def next_client_order_id(self, symbol: str) -> str:
+        return f"sbmem-{next(self._seq)}"
+
+    async def save_order(self, order: Order) -> None:
+        if order.status.is_live:
+            self.orders[order.symbol][order.client_order_id] = order
+        else:
+            self.orders[order.symbol].pop(order.client_order_id, None)
+
+    async def load_orders(self, symbol: str) -> list[Order]:
+        return list(self.orders[symbol].values())
+
+    async def known_fill(self, symbol: str, trade_id: str) -> bool:
+        return (symbol, trade_id) in self._fill_ids
+
+    async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
+        self._fill_ids.add((fill.symbol, fill.trade_id))
+        self.fills[fill.symbol].append(fill)
+        self.positions[fill.symbol] = position
+
+    async def load_position(self, symbol: str) -> PositionRecord:
+        return self.positions.get(symbol, PositionRecord())
+
+    async def save_position(self, symbol: str, position: PositionRecord) -> None:
+        self.positions[symbol] = position
+
+    async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
+        self.targets[symbol] = decision.target
+
+    async def load_target(self, symbol: str) -> Decimal | None:
+        return self.targets.get(symbol)
+
+    async def kill_switch(self, symbol: str) -> KillSwitch | None:
+        return self.kills.get("global") or self.kills.get(symbol)
+
+    async def engage_kill(self, scope: str, reason: str, by: str) -> None:
+        self.kills[scope] = KillSwitch(scope, reason, by, 0.0)
