@@ -20,20 +20,24 @@ from asyncio_throttle import Throttler
 
 from bot.core import pnl
 from bot.core.orders import apply_update
-from bot.core.planner import Action, Cancel, ExecutionParams, Place, Reprice, plan, working_quantity
+from bot.core.planner import Action, Cancel, ExecutionParams, Place, Reprice, plan, without_own_orders, working_quantity
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import PolicyParams
 from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, RiskRejection, check_account, check_order
 from bot.core.policies.volatility_target import ewma_vol
 from bot.core.types import (
-    Book, FactorsUpdate, Fill, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
+    ZERO, Book, FactorsUpdate, Fill, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
 )
 from bot.log import get_logger
 from bot.portfolio import Portfolio
 from bot.state.base import KillSwitch, PositionRecord, Store
-from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError
+from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
 MAX_MID_SAMPLES = 2048
+MAX_BACK_OFF_TICKS = 5
+BACK_OFF_BASE_S = 0.1
+"""After the n-th post-only rejection in a row, quote n ticks back and place nothing new for
+BACK_OFF_BASE_S × 2^(n-1) seconds."""
 
 
 class InstrumentEngine:
@@ -78,6 +82,9 @@ class InstrumentEngine:
         self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
         self._last_sample_ts = float("-inf")
         self._seen_fills: set[str] = set()
+        self._back_off_ticks = 0
+        self._quiet_until = float("-inf")
+        self._dust_logged_for: Decimal | None = None
         self._started_ts = clock()
         self._wake = asyncio.Event()
 
@@ -177,10 +184,29 @@ class InstrumentEngine:
             await self._set_target(decision, now)
         if self.target is None:
             return
-        actions = plan(target=self.target, position=self.position.size, orders=self.live_orders(),
-                       book=self.book, spec=self.spec, params=self._execution, now=now)
+        book = self.book
+        if book is not None and self._venue.books_include_own_orders:
+            book = without_own_orders(book, self.live_orders())
+        actions = plan(target=self.target, position=self.position.size, orders=self.live_orders(), book=book,
+                       spec=self.spec, params=self._execution, now=now, target_set_ts=self._target_ts,
+                       back_off_ticks=self._back_off_ticks)
+        if now < self._quiet_until:
+            actions = [a for a in actions if not isinstance(a, Place)]  # backing off after rejects
+        elif not any(isinstance(a, Place) for a in actions):
+            self._note_dust()
         for action in actions:
             await self._execute(action)
+
+    def _note_dust(self) -> None:
+        """Log once per target when what is left to do is below the venue's minimum size."""
+        diff = (self.target or ZERO) - self.position.size
+        if diff == 0 or self._dust_logged_for == self.target or self.live_orders():
+            return
+        mid = self.book.mid if self.book is not None else None
+        if abs(diff) < self.spec.min_size or (mid and self.spec.notional(diff, mid) < self.spec.min_notional):
+            self._dust_logged_for = self.target
+            self._log.info("execution.dust", target=self.target, position=self.position.size, left=diff,
+                           min_size=self.spec.min_size, min_notional=self.spec.min_notional)
 
     async def _engage_kill(self, breach: RiskRejection) -> None:
         """An account limit broke: engage the global kill switch (it cancels everything)."""
@@ -249,23 +275,37 @@ class InstrumentEngine:
             self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(exc).__name__)
             return
         self.orders[cid] = order
-        request = OrderRequest(self.symbol, cid, action.side, action.price, action.size)
+        crossing = action.time_in_force == "IOC"
+        request = OrderRequest(self.symbol, cid, action.side, action.price, action.size, post_only=not crossing,
+                               time_in_force=action.time_in_force)
         try:
             async with self._throttler:
                 update = await self._venue.place_order(request)
+        except PostOnlyRejected as exc:
+            self._back_off_ticks = min(self._back_off_ticks + 1, MAX_BACK_OFF_TICKS)
+            self._quiet_until = self._clock() + BACK_OFF_BASE_S * 2 ** (self._back_off_ticks - 1)
+            await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED),
+                                  f"{exc}; re-quoting {self._back_off_ticks} tick(s) back")
+            return
         except OrderRejected as exc:
             await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED), str(exc))
             return
         except (VenueError, OSError, asyncio.TimeoutError) as exc:
             await self._resolve_unknown(cid, exc)
             return
-        await self.on_order_update(update)
+        if not crossing:
+            self._back_off_ticks = 0
         self._log.info("order.placed", client_order_id=cid, side=action.side.value, price=action.price,
-                       size=action.size, target=self.target, position=self.position.size, reason=action.reason)
+                       size=action.size, time_in_force=action.time_in_force, target=self.target,
+                       position=self.position.size, reason=action.reason)
+        await self.on_order_update(update)
 
     async def _reprice(self, action: Reprice) -> None:
         order = self.orders.get(action.client_order_id)
         if order is None or order.status is not OrderStatus.OPEN:
+            return
+        if not self._venue.supports_amend:
+            await self.cancel(order.client_order_id, f"reprice by cancel and replace: {action.reason}")
             return
         if not await self._may_trade(order.remaining * order.side.sign, action.price, exclude=order.client_order_id):
             return
@@ -280,7 +320,7 @@ class InstrumentEngine:
             self._log.error("order.reprice_failed", client_order_id=order.client_order_id, error=str(exc))
             return
         current = self.orders.get(order.client_order_id)
-        if current is not None and update.status is OrderStatus.OPEN and update.reason == "amended":
+        if current is not None and update.status is OrderStatus.OPEN:
             await self._set_order(replace(current, price=action.price, created_ts=self._clock()), "")
             self._log.info("order.repriced", client_order_id=order.client_order_id, side=order.side.value,
                            old_price=order.price, price=action.price, size=current.remaining, reason=action.reason)

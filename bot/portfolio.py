@@ -58,7 +58,7 @@ class Portfolio:
         """Greeks on ``member``'s underlying from the options book and every *other* instrument."""
         spec = member.spec
         mid = member.mid()
-        if mid is None:
+        if not mid or not math.isfinite(mid):
             return GreeksView()
         book = self.options.greeks(spec.base, mid, now)
         others = sum(m.coin_exposure() for m in self.members.values()

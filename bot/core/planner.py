@@ -1,6 +1,12 @@
 """The order planner: from target, position, working orders and book to order actions.
 
-Pure. Invariants (sizes in contracts):
+Pure. Orders rest post-only at the passive touch (joining it, or improving it by one tick when
+the spread is wide), clipped to a share of the displayed depth, optionally layered over several
+levels. As a target ages the quote steps toward the other side (never crossing); at the deadline,
+or when the difference exceeds a hard band, resting orders are cancelled and the rest crosses
+with IOC limits inside a price band. Never a market order.
+
+Invariants (sizes in contracts):
 
 * position + the signed remaining size of every live order on the side that moves toward the
   target never passes the target: an order counts as working until the venue confirms it is done,
@@ -12,22 +18,44 @@ Pure. Invariants (sizes in contracts):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Sequence, Union
 
 from bot.core.rounding import passive_price, size_to_lot
-from bot.core.types import ZERO, Book, InstrumentSpec, Order, OrderStatus, Side
+from bot.core.types import ZERO, Book, InstrumentSpec, Level, Order, OrderStatus, Side
+
+
+@dataclass(frozen=True, slots=True)
+class Urgency:
+    """When to stop waiting. Times in seconds after the target changed; ``hard_band`` in
+    contracts (a larger difference crosses at once); ``cross_band_bps`` the furthest an IOC limit
+    may go past the far touch. ``None`` disables that escalation."""
+
+    escalate_after_s: float | None = None
+    step_every_s: float = 5.0
+    deadline_s: float | None = None
+    hard_band: Decimal | None = None
+    cross_band_bps: Decimal = Decimal(10)
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutionParams:
-    """How orders are worked. ``max_order_size`` in contracts; lifetimes in seconds."""
+    """How orders are worked. Sizes in contracts; times in seconds.
+
+    ``improve_when_spread_ticks``: quote one tick inside the touch when the spread is at least
+    this wide (``None``: always join). ``depth_fraction``: a child order is at most this share of
+    the displayed size at its level. ``layers``: resting levels used, one tick apart.
+    """
 
     max_order_size: Decimal
     reprice_tolerance_ticks: int = 1
     min_order_lifetime_s: float = 1.0
     max_working_orders: int = 2
+    improve_when_spread_ticks: int | None = None
+    depth_fraction: float | None = None
+    layers: int = 1
+    urgency: Urgency = Urgency()
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +64,8 @@ class Place:
     price: Decimal
     size: Decimal
     reason: str
+    time_in_force: str = "GTC"
+    """``GTC`` rests post-only; ``IOC`` crosses (escalation only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +91,66 @@ def working_quantity(orders: Sequence[Order]) -> Decimal:
     return sum((o.signed_remaining for o in orders), ZERO)
 
 
+def without_own_orders(book: Book, orders: Sequence[Order]) -> Book:
+    """``book`` minus the remaining size of our live orders at their prices, for venues whose
+    public books include our own orders (we must not join or improve on ourselves)."""
+    own: dict[tuple[Side, Decimal], Decimal] = {}
+    for o in orders:
+        if o.status.is_live:
+            own[(o.side, o.price)] = own.get((o.side, o.price), ZERO) + o.remaining
+
+    def levels(side: Side, book_side: tuple[Level, ...]) -> tuple[Level, ...]:
+        kept = (Level(lv.price, lv.size - own.get((side, lv.price), ZERO)) for lv in book_side)
+        return tuple(lv for lv in kept if lv.size > 0)
+
+    return replace(book, bids=levels(Side.BUY, book.bids), asks=levels(Side.SELL, book.asks))
+
+
+def escalation_ticks(urgency: Urgency, age_s: float | None) -> int:
+    """Ticks the quote has stepped toward the other side after ``age_s`` seconds."""
+    if urgency.escalate_after_s is None or age_s is None or age_s < urgency.escalate_after_s:
+        return 0
+    return 1 + int((age_s - urgency.escalate_after_s) // urgency.step_every_s)
+
+
+def must_cross(urgency: Urgency, age_s: float | None, diff: Decimal) -> bool:
+    """True once the deadline has passed or the difference is beyond the hard band."""
+    late = urgency.deadline_s is not None and age_s is not None and age_s >= urgency.deadline_s
+    wide = urgency.hard_band is not None and abs(diff) > urgency.hard_band
+    return late or wide
+
+
+def quote_price(want: Side, book: Book, spec: InstrumentSpec, params: ExecutionParams, steps: int) -> Decimal | None:
+    """The passive price for a new ``want`` order: the touch, improved by a tick on a wide spread,
+    moved ``steps`` ticks toward the other side (negative: back), never at or past the far touch."""
+    touch = book.touch(want)
+    if touch is None:
+        return None
+    tick = spec.tick_size
+    far = book.touch(want.opposite)
+    if far is not None and params.improve_when_spread_ticks is not None:
+        if abs(far - touch) >= tick * params.improve_when_spread_ticks:
+            steps += 1
+    price = passive_price(want, touch + want.sign * tick * steps, tick)
+    if far is not None and (price - far) * want.sign >= 0:
+        price = far - want.sign * tick
+    return price
+
+
+def _child_size(capacity: Decimal, price: Decimal, want: Side, book: Book, spec: InstrumentSpec,
+                params: ExecutionParams) -> Decimal:
+    size = min(capacity, params.max_order_size)
+    if params.depth_fraction is not None:
+        shown = book.size_at(want, price) or book.size_at(want, book.touch(want))
+        if shown > 0:
+            size = min(size, max(spec.min_size, shown * Decimal(repr(params.depth_fraction))))
+    return size_to_lot(size, spec.lot_size)
+
+
+def _tradable(size: Decimal, price: Decimal, spec: InstrumentSpec) -> bool:
+    return size > 0 and size >= spec.min_size and spec.notional(size, price) >= spec.min_notional
+
+
 def plan(
     *,
     target: Decimal,
@@ -70,8 +160,14 @@ def plan(
     spec: InstrumentSpec,
     params: ExecutionParams,
     now: float,
+    target_set_ts: float | None = None,
+    back_off_ticks: int = 0,
 ) -> list[Action]:
-    """Actions that move ``position`` toward ``target`` with passive orders at the touch."""
+    """Actions that move ``position`` toward ``target``.
+
+    ``target_set_ts`` (s) dates the target for urgency; ``back_off_ticks`` moves new quotes
+    away from the touch after post-only rejections.
+    """
     live = [o for o in orders if o.status.is_live]
     diff = target - position
     want = Side.of(diff) if diff != 0 else None
@@ -94,24 +190,41 @@ def plan(
             kept.append(order)
         else:
             actions.append(Cancel(order.client_order_id, "exceeds remaining difference"))
-
-    touch = book.touch(want) if book is not None else None
-    if touch is None:
+    if book is None:
         return actions
-    price = passive_price(want, touch, spec.tick_size)
-    tolerance = spec.tick_size * params.reprice_tolerance_ticks
-    for order in kept:
-        if (
-            order.status is OrderStatus.OPEN
-            and abs(order.price - price) > tolerance
-            and now - order.created_ts >= params.min_order_lifetime_s
-        ):
-            actions.append(Reprice(order.client_order_id, price, f"touch moved to {price}"))
 
-    if any(o.side is not want for o in live) or len(same_side) >= params.max_working_orders:
-        return actions  # wait until the other side's orders are confirmed gone, or for room
+    age = now - target_set_ts if target_set_ts is not None else None
     capacity = abs(diff) - sum((o.remaining for o in same_side), ZERO)
-    size = size_to_lot(min(capacity, params.max_order_size), spec.lot_size)
-    if size > 0 and size >= spec.min_size and spec.notional(size, price) >= spec.min_notional:
-        actions.append(Place(want, price, size, f"work difference {diff}"))
+    blocked = any(o.side is not want for o in live)  # wait until the other side is confirmed gone
+    if must_cross(params.urgency, age, diff):
+        actions += [Cancel(o.client_order_id, "escalate: cross") for o in kept if o.status is OrderStatus.OPEN]
+        far = book.touch(want.opposite)
+        if far is None or blocked:
+            return actions
+        limit = passive_price(want, far * (1 + want.sign * params.urgency.cross_band_bps / 10_000), spec.tick_size)
+        size = size_to_lot(min(capacity, params.max_order_size), spec.lot_size)
+        if _tradable(size, limit, spec):
+            actions.append(Place(want, limit, size, f"escalate: cross {diff} by IOC", "IOC"))
+        return actions
+
+    price = quote_price(want, book, spec, params, escalation_ticks(params.urgency, age) - back_off_ticks)
+    if price is None:
+        return actions
+    tick = spec.tick_size
+    levels = [price - want.sign * tick * i for i in range(params.layers)]
+    tolerance = tick * params.reprice_tolerance_ticks
+    taken = {o.price for o in kept}
+    for order in kept:
+        stale = min(abs(order.price - level) for level in levels) > tolerance
+        if order.status is OrderStatus.OPEN and stale and now - order.created_ts >= params.min_order_lifetime_s:
+            free = [level for level in levels if level not in taken] or levels
+            taken.add(free[0])
+            actions.append(Reprice(order.client_order_id, free[0], f"touch moved to {free[0]}"))
+
+    if blocked or len(same_side) >= params.max_working_orders:
+        return actions
+    level = next((lv for lv in levels if lv not in taken), levels[0])
+    size = _child_size(capacity, level, want, book, spec, params)
+    if _tradable(size, level, spec):
+        actions.append(Place(want, level, size, f"work difference {diff}"))
     return actions

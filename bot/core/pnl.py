@@ -55,6 +55,8 @@ def apply_fill(book: PnlBook, position: Decimal, fill: Fill, spec: InstrumentSpe
     the entry on the part that adds, and closes a round trip when the position reaches or
     crosses zero."""
     size, delta, price = position, fill.signed_size, fill.price
+    if delta == 0:
+        return book
     fee = _fee_usd(spec, fill)
     realised = 0.0
     entry = book.avg_entry_price

@@ -25,6 +25,12 @@ class OrderRejected(VenueError):
     """The venue refused the order (e.g. a post-only order that would cross)."""
 
 
+class PostOnlyRejected(OrderRejected):
+    """A post-only order (or amend) refused because it would have crossed. Venues report this
+    differently (an exception on Binance and Deribit, a ``canceled`` order with the reason in
+    ``info`` on Bybit and OKX); every adapter raises this one exception for it."""
+
+
 class OrderNotFound(VenueError):
     """The venue does not know that client order id (never arrived, or long gone)."""
 
@@ -67,6 +73,9 @@ class Venue(Protocol):
 
     name: str
     supports_amend: bool
+    books_include_own_orders: bool
+    """True for real venues (our resting orders are in the public book); False for simulated
+    markets whose books are the market without us."""
 
     async def connect(self, symbols: list[str]) -> None:
         """Open connections and subscribe to market and account streams for ``symbols``."""

@@ -15,7 +15,7 @@ from bot.core.codec import decode, encode
 from bot.core.fees import fee
 from bot.core.fill_model import QueuedOrder, apply_displayed_size, apply_trade
 from bot.core.types import ZERO, Book, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
-from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, VenueOrder
+from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, VenueOrder
 
 MAX_DONE_ORDERS = 2000
 MAX_FILLS = 5000
@@ -119,7 +119,7 @@ class SimulatedExchange:
     def _check_passive(side: Side, price: Decimal, book: Book) -> None:
         other = book.best_ask if side is Side.BUY else book.best_bid
         if other is not None and (price - other) * side.sign >= 0:
-            raise OrderRejected(f"post-only {side.value} at {price} would cross {other}")
+            raise PostOnlyRejected(f"post-only {side.value} at {price} would cross {other}")
 
     def _final_or_missing(self, cid: str, ts: float) -> OrderUpdate:
         o = self.order(cid)

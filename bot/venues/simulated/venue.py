@@ -44,6 +44,7 @@ class SimulatedVenue:
 
     name = "simulated"
     supports_amend = True
+    books_include_own_orders = False
 
     def __init__(
         self,

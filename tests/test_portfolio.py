@@ -1,0 +1,179 @@
+"""The portfolio: account equity (peak, UTC day start), Greeks on an underlying excluding the asking
+instrument, and peers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import pytest
+
+from bot.core.options_book import OptionPosition, OptionsBook
+from bot.core.types import AccountView, GreeksView, InstrumentSpec, PeerView, PnlView
+from bot.portfolio import SECONDS_PER_DAY, Portfolio
+
+D = Decimal
+DAY0 = 19_700 * SECONDS_PER_DAY  # a UTC midnight
+NOW = DAY0 + 3_600.0
+
+
+def make_spec(symbol: str, base: str = "BTC", contract_size: str = "1", inverse: bool = False) -> InstrumentSpec:
+    return InstrumentSpec(symbol, D("0.5"), D("1"), D("1"), contract_size=D(contract_size), inverse=inverse, base=base)
+
+
+@dataclass
+class FakeMember:
+    symbol: str
+    spec: InstrumentSpec
+    mid_value: float | None = 50_000.0
+    exposure: float = 0.0
+    vol: float | None = None
+    pnl: PnlView = field(default_factory=PnlView)
+
+    def mid(self) -> float | None:
+        return self.mid_value
+
+    def coin_exposure(self) -> float:
+        return self.exposure
+
+    def realised_vol(self) -> float | None:
+        return self.vol
+
+    def pnl_view(self) -> PnlView:
+        return self.pnl
+
+
+def member(symbol: str, **kw) -> FakeMember:
+    spec_kw = {k: kw.pop(k) for k in ("base", "contract_size", "inverse") if k in kw}
+    return FakeMember(symbol, make_spec(symbol, **spec_kw), **kw)
+
+
+def pnl(realised: float = 0.0, unrealised: float = 0.0, fees: float = 0.0) -> PnlView:
+    return PnlView(realized_pnl_usd=realised, unrealized_pnl_usd=unrealised, fees_usd=fees)
+
+
+# -- account --------------------------------------------------------------------------------------
+
+def test_equity_is_capital_plus_members_pnl_net_of_fees() -> None:
+    p = Portfolio(10_000.0, [])
+    assert p.account(NOW).equity_usd == 10_000.0
+    p.add(member("A", pnl=pnl(100.0, -30.0, 5.0)))
+    p.add(member("B", pnl=pnl(-20.0, 50.0, 2.0)))
+    assert p.account(NOW).equity_usd == pytest.approx(10_000.0 + 65.0 + 28.0)
+
+
+def test_adding_a_member_twice_under_one_symbol_counts_it_once() -> None:
+    p = Portfolio(1_000.0, [])
+    p.add(member("A", pnl=pnl(100.0)))
+    p.add(member("A", pnl=pnl(40.0)))
+    assert p.account(NOW).equity_usd == pytest.approx(1_040.0)
+
+
+def test_peak_only_rises() -> None:
+    a = member("A")
+    p = Portfolio(10_000.0, [])
+    p.add(a)
+    seen = []
+    for change in (100.0, 50.0, 200.0, -1_000.0, 150.0):
+        a.pnl = pnl(realised=change)
+        seen.append(p.account(NOW))
+    assert [v.equity_usd for v in seen] == pytest.approx([10_100.0, 10_050.0, 10_200.0, 9_000.0, 10_150.0])
+    assert [v.peak_equity_usd for v in seen] == pytest.approx([10_100.0, 10_100.0, 10_200.0, 10_200.0, 10_200.0])
+
+
+def test_peak_starts_at_capital() -> None:
+    p = Portfolio(10_000.0, [])
+    p.add(member("A", pnl=pnl(unrealised=-500.0)))
+    assert p.account(NOW) == AccountView(9_500.0, 10_000.0, 9_500.0)
+
+
+def test_day_start_resets_when_the_utc_day_changes() -> None:
+    a = member("A")
+    p = Portfolio(10_000.0, [])
+    p.add(a)
+    a.pnl = pnl(realised=100.0)
+    assert p.account(DAY0 + 10).day_start_equity_usd == pytest.approx(10_100.0)
+    a.pnl = pnl(realised=400.0)
+    assert p.account(DAY0 + SECONDS_PER_DAY - 1).day_start_equity_usd == pytest.approx(10_100.0)
+    a.pnl = pnl(realised=250.0)
+    view = p.account(DAY0 + SECONDS_PER_DAY)  # next UTC midnight
+    assert view.day_start_equity_usd == pytest.approx(10_250.0)
+    assert view.peak_equity_usd == pytest.approx(10_400.0)
+    a.pnl = pnl(realised=-50.0)
+    assert p.account(DAY0 + 1.5 * SECONDS_PER_DAY).day_start_equity_usd == pytest.approx(10_250.0)
+
+
+# -- greeks ---------------------------------------------------------------------------------------
+
+OPTIONS = [
+    OptionPosition("BTC-C", "BTC", 60_000.0, NOW + 30 * SECONDS_PER_DAY, True, 2.0, 0.6),
+    OptionPosition("BTC-P", "BTC", 45_000.0, NOW + 10 * SECONDS_PER_DAY, False, -1.0, 0.7, coin_settled=False),
+    OptionPosition("ETH-C", "ETH", 3_000.0, NOW + 30 * SECONDS_PER_DAY, True, 50.0, 0.8),
+]
+
+
+def test_greeks_exclude_the_asker_and_other_bases_but_include_the_options_book() -> None:
+    perp = member("BTC-PERP", contract_size="0.001", exposure=0.5, mid_value=50_000.0)
+    inv = member("BTC-INV", contract_size="10", inverse=True, exposure=-0.2, mid_value=50_010.0)
+    fut = member("BTC-FUT", exposure=0.1)
+    eth = member("ETH-PERP", base="ETH", exposure=3.0, mid_value=3_000.0)
+    p = Portfolio(10_000.0, OPTIONS)
+    for m in (perp, inv, fut, eth):
+        p.add(m)
+    book = OptionsBook(OPTIONS).greeks("BTC", 50_000.0, NOW)
+    assert book.delta_coin != 0.0 and book.gamma_coin != 0.0
+    g = p.greeks(perp, NOW)
+    assert g.delta_coin == pytest.approx(book.delta_coin - 0.2 + 0.1)
+    assert g.gamma_coin == pytest.approx(book.gamma_coin)
+    assert g.vega_usd_per_vol_point == pytest.approx(book.vega_usd_per_vol_point)
+    assert g.theta_usd_per_day == pytest.approx(book.theta_usd_per_day)
+    # asked by another member, the perp counts and the asker does not
+    at_inv = OptionsBook(OPTIONS).greeks("BTC", 50_010.0, NOW)
+    assert p.greeks(inv, NOW).delta_coin == pytest.approx(at_inv.delta_coin + 0.5 + 0.1)
+    # ETH sees its options only (no other ETH member)
+    assert p.greeks(eth, NOW).delta_coin == pytest.approx(OptionsBook(OPTIONS).greeks("ETH", 3_000.0, NOW).delta_coin)
+
+
+def test_greeks_without_options_are_the_other_members_exposure() -> None:
+    a, b = member("A", exposure=1.5), member("B", exposure=-0.25)
+    p = Portfolio(0.0, [])
+    p.add(a)
+    p.add(b)
+    assert p.greeks(a, NOW) == GreeksView(delta_coin=-0.25, instrument_delta_coin=1.0)
+    assert p.greeks(b, NOW).delta_coin == pytest.approx(1.5)
+
+
+def test_instrument_delta_of_one_contract() -> None:
+    linear = member("L", contract_size="0.001")
+    inverse = member("I", contract_size="10", inverse=True, mid_value=40_000.0)
+    p = Portfolio(0.0, [])
+    p.add(linear)
+    p.add(inverse)
+    assert p.greeks(linear, NOW).instrument_delta_coin == pytest.approx(0.001)
+    assert p.greeks(inverse, NOW).instrument_delta_coin == pytest.approx(10 / 40_000.0)
+    assert p.greeks(linear, NOW).instrument_vega_usd_per_vol_point == 0.0
+
+
+def test_no_mid_gives_the_default_view() -> None:
+    a = member("A", mid_value=None)
+    other = member("B", exposure=2.0)
+    p = Portfolio(0.0, OPTIONS)
+    p.add(a)
+    p.add(other)
+    assert p.greeks(a, NOW) == GreeksView()
+
+
+# -- peers ----------------------------------------------------------------------------------------
+
+def test_peers_exclude_self() -> None:
+    a = member("A", mid_value=100.0, vol=0.5)
+    b = member("B", mid_value=200.0, vol=0.7)
+    c = member("C", base="ETH", mid_value=None, vol=None)
+    p = Portfolio(0.0, [])
+    for m in (a, b, c):
+        p.add(m)
+    assert p.peers(a) == (PeerView("B", 200.0, 0.7), PeerView("C", 0.0, None))
+    assert p.peers(c) == (PeerView("A", 100.0, 0.5), PeerView("B", 200.0, 0.7))
+    solo = Portfolio(0.0, [])
+    solo.add(a)
+    assert solo.peers(a) == ()
