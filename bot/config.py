@@ -155,15 +155,20 @@ class OptionConfig(Model):
     quantity: float = Field(description="coins of underlying, signed (negative = short)")
     iv: float = Field(gt=0, le=5, description="implied vol, a fraction (0.6 = 60 %)")
     settlement: Literal["coin", "usd"] = Field(default="coin", description="coin = inverse, Deribit style")
+    venue_symbol: str | None = Field(default=None, description="the venue's name, to match its option tickers")
 
     def position(self, key: str, started_ts: float) -> OptionPosition:
         return OptionPosition(key, self.underlying, self.strike, started_ts + self.days_to_expiry * 86_400,
-                              self.kind == "call", self.quantity, self.iv, self.settlement == "coin")
+                              self.kind == "call", self.quantity, self.iv, self.settlement == "coin",
+                              self.venue_symbol)
 
 
 class PortfolioConfig(Model):
     capital_usd: float = Field(default=100_000, gt=0, description="paper account equity at start, USD")
     options: list[OptionConfig] = []
+    greeks_source: Literal["local", "venue"] = Field(
+        default="local", description="local: Black-76 at mark IV; venue: the venue's Greeks where it sends them")
+    greeks_tolerance: float = Field(default=0.05, gt=0, description="relative local-vs-venue gap that is logged")
     max_daily_loss_usd: float | None = Field(default=None, gt=0, description="engages the global kill switch")
     max_drawdown_fraction: float | None = Field(default=None, gt=0, lt=1, description="from peak equity; kills")
 

@@ -18,7 +18,7 @@ from bot.log import get_logger
 from bot.portfolio import Portfolio
 from bot.reconcile import reconcile
 from bot.state.store import RedisStore
-from bot.venues.base import Venue, VenueError
+from bot.venues.base import OptionGreeksUpdate, Venue, VenueError
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
 
 RETRY_S = 1.0
@@ -46,7 +46,9 @@ class Daemon:
         throttler = Throttler(rate_limit=self.config.engine.order_rate_per_s, period=1.0)
         started = self._clock()
         book = self.config.portfolio
-        portfolio = Portfolio(book.capital_usd, [o.position(f"option-{i}", started) for i, o in enumerate(book.options)])
+        portfolio = self.portfolio = Portfolio(
+            book.capital_usd, [o.position(f"option-{i}", started) for i, o in enumerate(book.options)],
+            book.greeks_source, book.greeks_tolerance)
         try:
             await self.venue.connect(symbols)
         except VenueError as exc:
@@ -104,6 +106,9 @@ class Daemon:
 
     async def _dispatch(self) -> None:
         async for event in self.venue.events():
+            if isinstance(event, OptionGreeksUpdate):
+                self.portfolio.on_venue_greeks(event)
+                continue
             engine = self.engines.get(event.symbol)
             if engine is None:
                 continue

@@ -12,6 +12,8 @@ from typing import Protocol
 
 from bot.core.options_book import OptionPosition, OptionsBook
 from bot.core.types import AccountView, GreeksView, InstrumentSpec, PeerView, PnlView
+from bot.log import get_logger
+from bot.venues.base import OptionGreeksUpdate
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -32,13 +34,21 @@ class Member(Protocol):
 
 
 class Portfolio:
-    def __init__(self, capital_usd: float, options: list[OptionPosition]):
+    def __init__(self, capital_usd: float, options: list[OptionPosition], greeks_source: str = "local",
+                 greeks_tolerance: float = 0.05):
         self.capital_usd = capital_usd
-        self.options = OptionsBook(options)
+        self.options = OptionsBook(options, source=greeks_source, tolerance=greeks_tolerance)
+        self._log = get_logger()
         self.members: dict[str, Member] = {}
         self._peak = capital_usd
         self._day: int | None = None
         self._day_start = capital_usd
+
+    def on_venue_greeks(self, update: OptionGreeksUpdate) -> None:
+        """Take a venue's option Greeks; log each Greek where local and venue values disagree."""
+        for d in self.options.set_venue(update.symbol, update.greeks, update.ts):
+            self._log.warning("greeks.mismatch", option=update.symbol, greek=d.name, local=d.local, venue=d.venue,
+                              rel_diff=round(d.rel_diff, 6))
 
     def add(self, member: Member) -> None:
         self.members[member.symbol] = member

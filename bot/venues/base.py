@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import AsyncIterator, Literal, Protocol, Union
 
+from bot.core.greeks import VenueGreeks
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
 
-VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate]
+@dataclass(frozen=True, slots=True)
+class OptionGreeksUpdate:
+    """An option's Greeks as the venue quotes them, already in core units (see
+    :mod:`bot.core.greeks.venue_conventions`); ``symbol`` is the venue's option name."""
+
+    symbol: str
+    greeks: VenueGreeks
+    ts: float
+
+
+VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate, OptionGreeksUpdate]
 """What a venue streams: market data (books, trades, funding/open interest/mark) and updates on
 our own orders."""
 

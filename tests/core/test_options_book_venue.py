@@ -1,0 +1,62 @@
+"""The options book's two Greek sources: local at the venue's mark IV, or the venue's own values,
+and the logged comparison between them."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from structlog.testing import capture_logs
+
+from bot.core.greeks import VenueGreeks, black76
+from bot.core.options_book import SECONDS_PER_YEAR, OptionPosition, OptionsBook
+from bot.portfolio import Portfolio
+from bot.venues.base import OptionGreeksUpdate
+
+NOW = 1_700_000_040.0  # on a 60 s boundary, so the book's time step does not move the expiry
+EXPIRY = NOW + 30 * 86_400
+T = (EXPIRY - NOW) / SECONDS_PER_YEAR
+CALL = OptionPosition("c", "BTC", 60_000.0, EXPIRY, True, -2.0, 0.5, coin_settled=True, venue_symbol="BTC-C")
+
+
+def venue_quote(forward: float = 61_000.0, iv: float = 0.6, **overrides: float) -> VenueGreeks:
+    g = black76(forward, CALL.strike, T, iv, is_call=True)
+    fields = dict(delta=float(g.delta), gamma=float(g.gamma), vega=float(g.vega), theta=float(g.theta),
+                  rho=math.nan, mark_iv=iv, mark_price_usd=float(g.price), underlying_price=forward)
+    fields.update(overrides)
+    return VenueGreeks(**fields)
+
+
+def test_local_source_values_at_the_venue_mark_iv() -> None:
+    book = OptionsBook([CALL])
+    before = book.greeks("BTC", 61_000.0, NOW)
+    assert book.set_venue("BTC-C", venue_quote(iv=0.6), NOW) == []
+    after = book.greeks("BTC", 61_000.0, NOW)
+    g = black76(61_000.0, 60_000.0, T, 0.6, is_call=True)
+    assert after.vega_usd_per_vol_point == pytest.approx(-2.0 * float(g.vega) / 100, rel=1e-12)
+    assert after.theta_usd_per_day != pytest.approx(before.theta_usd_per_day, rel=1e-3)  # the IV moved
+
+
+def test_venue_source_uses_the_venue_delta_premium_adjusted() -> None:
+    book = OptionsBook([CALL], source="venue")
+    quote = venue_quote(delta=0.7, mark_price_usd=3_000.0)
+    book.set_venue("BTC-C", quote, NOW)
+    view = book.greeks("BTC", 61_000.0, NOW)
+    assert view.delta_coin == pytest.approx(-2.0 * (0.7 - 3_000.0 / 61_000.0), rel=1e-12)
+
+
+def test_unknown_option_is_ignored_and_disagreement_is_reported() -> None:
+    book = OptionsBook([CALL], tolerance=0.05)
+    assert book.set_venue("ETH-C", venue_quote(), NOW) == []
+    fair = venue_quote()
+    differences = book.set_venue("BTC-C", fair._replace(delta=fair.delta * 1.2), NOW)
+    assert [d.name for d in differences] == ["delta"]
+
+
+def test_portfolio_logs_greeks_mismatch() -> None:
+    portfolio = Portfolio(100_000.0, [CALL], greeks_source="local", greeks_tolerance=0.05)
+    fair = venue_quote()
+    with capture_logs() as logs:
+        portfolio.on_venue_greeks(OptionGreeksUpdate("BTC-C", fair, NOW))
+        portfolio.on_venue_greeks(OptionGreeksUpdate("BTC-C", fair._replace(gamma=fair.gamma * 2), NOW))
+    assert [(e["event"], e["greek"]) for e in logs] == [("greeks.mismatch", "gamma")]
