@@ -169,6 +169,9 @@ class PortfolioConfig(Model):
     greeks_source: Literal["local", "venue"] = Field(
         default="local", description="local: Black-76 at mark IV; venue: the venue's Greeks where it sends them")
     greeks_tolerance: float = Field(default=0.05, gt=0, description="relative local-vs-venue gap that is logged")
+    delta_unit: Literal["coin", "usd_pnl"] = Field(
+        default="coin", description="coin: premium-adjusted (keeps coins stable); usd_pnl: Black delta + coin_balance")
+    coin_balance: dict[str, float] = Field(default={}, description="coins held as collateral, per underlying")
     max_daily_loss_usd: float | None = Field(default=None, gt=0, description="engages the global kill switch")
     max_drawdown_fraction: float | None = Field(default=None, gt=0, lt=1, description="from peak equity; kills")
 

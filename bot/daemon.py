@@ -48,7 +48,7 @@ class Daemon:
         book = self.config.portfolio
         portfolio = self.portfolio = Portfolio(
             book.capital_usd, [o.position(f"option-{i}", started) for i, o in enumerate(book.options)],
-            book.greeks_source, book.greeks_tolerance)
+            book.greeks_source, book.greeks_tolerance, book.delta_unit, book.coin_balance)
         try:
             await self.venue.connect(symbols)
         except VenueError as exc:

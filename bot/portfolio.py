@@ -35,9 +35,10 @@ class Member(Protocol):
 
 class Portfolio:
     def __init__(self, capital_usd: float, options: list[OptionPosition], greeks_source: str = "local",
-                 greeks_tolerance: float = 0.05):
+                 greeks_tolerance: float = 0.05, delta_unit: str = "coin", coin_balance: dict[str, float] | None = None):
         self.capital_usd = capital_usd
-        self.options = OptionsBook(options, source=greeks_source, tolerance=greeks_tolerance)
+        self.options = OptionsBook(options, source=greeks_source, tolerance=greeks_tolerance, delta_unit=delta_unit)
+        self._collateral = (coin_balance or {}) if delta_unit == "usd_pnl" else {}
         self._log = get_logger()
         self.members: dict[str, Member] = {}
         self._peak = capital_usd
@@ -75,7 +76,7 @@ class Portfolio:
                      if m.symbol != member.symbol and m.spec.base == spec.base)
         one_contract = float(spec.contract_size) / mid if spec.inverse else float(spec.contract_size)
         return GreeksView(
-            delta_coin=book.delta_coin + others,
+            delta_coin=book.delta_coin + others + self._collateral.get(spec.base, 0.0),
             gamma_coin=book.gamma_coin,
             vega_usd_per_vol_point=book.vega_usd_per_vol_point,
             theta_usd_per_day=book.theta_usd_per_day,

@@ -10,6 +10,11 @@ IV); ``venue`` takes the venue's own Greeks where it has sent them (normalised t
 the adapter) and falls back to local values otherwise. :meth:`OptionsBook.set_venue` returns the
 Greeks on which the two sources disagree beyond a tolerance, for the caller to log.
 
+Delta unit (``delta_unit``): ``coin`` (default) reports coin-settled options with the
+premium-adjusted delta, so hedging the total to zero keeps the coin balance stable (Deribit's
+convention); ``usd_pnl`` reports every option with its Black-76 delta, so hedging the total (plus
+the coin collateral the caller adds) to zero keeps USD P&L stable. See docs/greeks.md.
+
 Units: quantities in coins of the underlying (signed, negative = short), strikes and forwards in
 USD, implied vol a fraction, time in seconds since the epoch. Coin-settled (inverse, Deribit
 style) options report the premium-adjusted coin delta ``delta − price/F`` — hedging that total to
@@ -56,11 +61,12 @@ class OptionsGreeks:
 
 class OptionsBook:
     def __init__(self, positions: list[OptionPosition], time_step_s: float = 60.0, source: str = "local",
-                 tolerance: float = 0.05):
+                 tolerance: float = 0.05, delta_unit: str = "coin"):
         self._positions = positions
         self._time_step_s = time_step_s
         self._source = source
         self._tolerance = tolerance
+        self._delta_unit = delta_unit
         self._cache = BookGreeks()
         self._venue: dict[str, VenueGreeks] = {}
 
@@ -96,7 +102,7 @@ class OptionsBook:
         if self._source == "venue":
             g = self._with_venue_values(rows, g)
         qty = np.array([p.quantity for p in rows])
-        coin = np.array([p.coin_settled for p in rows])
+        coin = np.array([p.coin_settled and self._delta_unit == "coin" for p in rows])
         coin_delta = g.delta - g.price / forward
         delta = np.where(coin, coin_delta, g.delta)
         gamma = np.where(coin, g.gamma - coin_delta / forward, g.gamma)

@@ -4,11 +4,13 @@ and the logged comparison between them."""
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 from structlog.testing import capture_logs
 
 from bot.core.greeks import VenueGreeks, black76
+from bot.core.types import InstrumentSpec
 from bot.core.options_book import SECONDS_PER_YEAR, OptionPosition, OptionsBook
 from bot.portfolio import Portfolio
 from bot.venues.base import OptionGreeksUpdate
@@ -60,3 +62,28 @@ def test_portfolio_logs_greeks_mismatch() -> None:
         portfolio.on_venue_greeks(OptionGreeksUpdate("BTC-C", fair, NOW))
         portfolio.on_venue_greeks(OptionGreeksUpdate("BTC-C", fair._replace(gamma=fair.gamma * 2), NOW))
     assert [(e["event"], e["greek"]) for e in logs] == [("greeks.mismatch", "gamma")]
+
+
+def test_delta_unit_usd_pnl_uses_black_delta_and_counts_coin_collateral() -> None:
+    coin = OptionsBook([CALL]).greeks("BTC", 61_000.0, NOW)
+    usd = OptionsBook([CALL], delta_unit="usd_pnl").greeks("BTC", 61_000.0, NOW)
+    g = black76(61_000.0, 60_000.0, T, 0.5, is_call=True)
+    assert usd.delta_coin == pytest.approx(-2.0 * float(g.delta), rel=1e-12)
+    assert coin.delta_coin == pytest.approx(-2.0 * (float(g.delta) - float(g.price) / 61_000.0), rel=1e-12)
+
+
+class _Member:
+    """A linear BTC perpetual with no position (only its mid matters here)."""
+
+    symbol = "BTC-PERP"
+    spec = InstrumentSpec("BTC-PERP", Decimal("0.5"), Decimal("0.001"), Decimal("0.001"))
+
+    def mid(self) -> float:
+        return 61_000.0
+
+
+def test_usd_pnl_portfolio_adds_the_coin_balance() -> None:
+    portfolio = Portfolio(0.0, [CALL], delta_unit="usd_pnl", coin_balance={"BTC": 1.5})
+    g = black76(61_000.0, 60_000.0, T, 0.5, is_call=True)
+    view = portfolio.greeks(_Member(), NOW)
+    assert view.delta_coin == pytest.approx(-2.0 * float(g.delta) + 1.5, rel=1e-12)
