@@ -44,8 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     for name, verb in (("kill", "engage"), ("resume", "lift")):
         cmd = sub.add_parser(name, parents=[common], help=f"{verb} the kill switch (global unless --instrument)")
         _config_arg(cmd)
-        cmd.add_argument("--instrument", metavar="SYMBOL", help="only this instrument")
+        scope = cmd.add_mutually_exclusive_group()
+        scope.add_argument("--instrument", metavar="SYMBOL", help="only this instrument")
+        scope.add_argument("--account", metavar="NAME", help="every instrument of this account (engine.account)")
         cmd.add_argument("--reason", required=True, help="recorded in Redis and the audit stream")
+        if name == "kill":
+            cmd.add_argument("--flatten", action="store_true",
+                             help="after cancelling, close positions with reduce-only passive orders")
     return p
 
 
@@ -79,7 +84,9 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         return uvloop.run(_run(config))
     if args.command == "status":
         return uvloop.run(_status(config, args.json))
-    return uvloop.run(_kill_command(config, args.command, args.instrument, args.reason))
+    scope = args.instrument or (f"account:{args.account}" if args.account else "global")
+    action = "flatten" if getattr(args, "flatten", False) else "cancel"
+    return uvloop.run(_kill_command(config, args.command, scope, args.reason, action))
 
 
 def _check_mode(config: Config, live_flag: bool) -> None:
@@ -119,6 +126,9 @@ def _format_status(status: dict[str, Any]) -> str:
                      f"kill switch {_kill_text(s['kill_switch'])}  heartbeat age {_age(s['heartbeat_age_s'])}")
         for o in s["working_orders"]:
             lines.append(f"    {o['client_order_id']} {o['side']} {o['remaining']} @ {o['price']} ({o['status']})")
+    others = {k: v for k, v in status["kill_switches"].items() if k != "global" and k not in status["instruments"]}
+    for scope, switch in others.items():
+        lines.append(f"kill switch {scope}: {_kill_text(switch)}")
     if not status["instruments"]:
         lines.append("no instruments yet: has `scalebot run` been started with this prefix?")
     return "\n".join(lines)
@@ -132,14 +142,13 @@ def _kill_text(switch: dict[str, str] | None) -> str:
     return "off" if not switch else f"ENGAGED ({switch.get('reason', '')})"
 
 
-async def _kill_command(config: Config, command: str, instrument: str | None, reason: str) -> ExitCode:
+async def _kill_command(config: Config, command: str, scope: str, reason: str, action: str) -> ExitCode:
     store = RedisStore(config.redis_url, config.redis.prefix)
-    scope = instrument or "global"
     by = f"{getpass.getuser()}@cli"
     try:
         await store.ping()
         if command == "kill":
-            await store.engage_kill(scope, reason, by)
+            await store.engage_kill(scope, reason, by, action)
         else:
             await store.lift_kill(scope, reason, by)
     finally:

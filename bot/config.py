@@ -11,17 +11,20 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from bot.core.guards import GuardLimits
+from bot.core.modifiers import ModifierConfig
 from bot.core.options_book import OptionPosition
 from bot.core.planner import ExecutionParams, Urgency
 from bot.core.policies import POLICY_TYPES, PolicyConfig
 from bot.core.risk import AccountLimits, RiskLimits
 from bot.core.types import InstrumentSpec
 from bot.errors import ConfigError
+from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.simulated.market import MarketParams
 
 REDIS_URL_ENV = "SCALEBOT_REDIS_URL"
@@ -128,6 +131,11 @@ class RiskConfig(Model):
     max_abs_delta_coin: float | None = Field(default=None, gt=0, description="portfolio delta, coins")
     max_abs_gamma_coin: float | None = Field(default=None, gt=0, description="portfolio gamma, coins per USD")
     max_abs_vega_usd_per_vol_point: float | None = Field(default=None, gt=0)
+    hard_position_limit: Decimal | None = Field(default=None, gt=0, description="contracts; beyond it: kill switch")
+
+    def guards(self, engine: GuardsConfig) -> GuardLimits:
+        return GuardLimits(engine.max_consecutive_rejects, engine.max_errors_per_minute,
+                           engine.stale_data_kill_after_s, self.hard_position_limit)
 
     def limits(self) -> RiskLimits:
         return RiskLimits(
@@ -140,6 +148,7 @@ class RiskConfig(Model):
 class InstrumentConfig(Model):
     symbol: str = Field(min_length=1)
     policy: PolicyConfig
+    modifiers: list[ModifierConfig] = Field(default=[], description="applied to the policy's target, in order")
     execution: ExecutionConfig
     risk: RiskConfig
     sample_interval_ms: int = Field(default=1000, gt=0, description="mid sampling for realised statistics")
@@ -179,7 +188,20 @@ class PortfolioConfig(Model):
         return AccountLimits(self.max_daily_loss_usd, self.max_drawdown_fraction)
 
 
+class GuardsConfig(Model):
+    """Automatic kill switches (``null`` disables one) and what an engaged switch does."""
+
+    kill_action: Literal["cancel", "flatten"] = Field(
+        default="cancel", description="cancel: cancel all; flatten: cancel, then close with passive orders")
+    max_consecutive_rejects: int | None = Field(default=5, ge=1)
+    max_errors_per_minute: int | None = Field(default=20, ge=1, description="venue call failures")
+    stale_data_kill_after_s: float | None = Field(default=30.0, gt=0, description="book older than this")
+    redis_down_kill_after_s: float | None = Field(default=10.0, gt=0, description="Redis unreachable this long")
+
+
 class EngineConfig(Model):
+    account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$", description="kill switch scope account:NAME")
+    guards: GuardsConfig = GuardsConfig()
     order_rate_per_s: float = Field(default=10.0, gt=0, description="order actions per second per venue")
     heartbeat_ms: int = Field(default=1000, gt=0)
     kill_poll_ms: int = Field(default=500, gt=0, description="kill switch polling, a backup to pub/sub")
@@ -193,7 +215,7 @@ class LoggingConfig(Model):
 class Config(Model):
     mode: Literal["paper", "live"] = "paper"
     redis: RedisConfig = RedisConfig()
-    venue: SimulatedVenueConfig
+    venue: Annotated[Union[SimulatedVenueConfig, CcxtVenueConfig], Field(discriminator="type")]
     credentials: Credentials | None = None
     portfolio: PortfolioConfig = PortfolioConfig()
     instruments: list[InstrumentConfig] = Field(min_length=1)
@@ -205,7 +227,7 @@ class Config(Model):
         symbols = [i.symbol for i in self.instruments]
         if len(set(symbols)) != len(symbols):
             raise ValueError(f"instruments: each symbol once (got {symbols})")
-        missing = [s for s in symbols if s not in self.venue.markets]
+        missing = [s for s in symbols if s not in getattr(self.venue, "markets", {s: None for s in symbols})]
         if missing:
             raise ValueError(f"venue.markets: no market for instrument {', '.join(missing)}")
         if self.mode == "live":
@@ -263,7 +285,7 @@ def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
 
 
 _TAGGED_UNIONS = {"policy", "venue"}
-_UNION_TAGS = {*POLICY_TYPES, "simulated"}
+_UNION_TAGS = {*POLICY_TYPES, "simulated", "ccxt", "drawdown_scale", "cap"}
 _SECRET_KEYS = {"api_key", "secret", "password"}
 
 
@@ -272,7 +294,7 @@ def _describe(error: dict[str, Any]) -> str:
     loc = list(error["loc"])
     parts: list[str] = []
     for i, item in enumerate(loc):
-        if i > 0 and loc[i - 1] in _TAGGED_UNIONS and item in _UNION_TAGS:
+        if i > 0 and (loc[i - 1] in _TAGGED_UNIONS or isinstance(loc[i - 1], int)) and item in _UNION_TAGS:
             continue  # pydantic names the union member; the user wrote only the key
         parts.append(f"[{item}]" if isinstance(item, int) else f".{item}" if parts else str(item))
     path = "".join(parts) or "(top level)"

@@ -16,9 +16,12 @@ from bot.engine import InstrumentEngine
 from bot.errors import ExitCode, VenueUnavailable
 from bot.log import get_logger
 from bot.portfolio import Portfolio
-from bot.reconcile import reconcile
+from bot.reconcile import catch_up_fills, reconcile
+from bot.state.base import KillSwitch
 from bot.state.store import RedisStore
 from bot.venues.base import OptionGreeksUpdate, Venue, VenueError
+from bot.venues.ccxt.config import CcxtVenueConfig
+from bot.venues.ccxt.venue import CcxtVenue
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
 
 RETRY_S = 1.0
@@ -26,6 +29,8 @@ RETRY_S = 1.0
 
 def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -> Venue:
     v = config.venue
+    if isinstance(v, CcxtVenueConfig):
+        return CcxtVenue.from_config(v, config.credentials, config.mode, store=store, clock=clock)
     instruments = [SimInstrument(m.spec(s), m.market()) for s, m in v.markets.items()]
     return SimulatedVenue(instruments, seed=v.seed, store=store, speed=v.speed, clock=clock)
 
@@ -60,10 +65,12 @@ class Daemon:
                     execution=inst.execution.params(), limits=inst.risk.limits(),
                     sample_interval_s=inst.sample_interval_ms / 1000, venue=self.venue, store=self.store,
                     throttler=throttler, clock=self._clock, portfolio=portfolio, account_limits=book.limits(),
+                    modifiers=inst.modifiers, guards=inst.risk.guards(self.config.engine.guards),
+                    account=self.config.engine.account, kill_action=self.config.engine.guards.kill_action,
                 )
                 self.engines[inst.symbol] = engine
                 await reconcile(engine, self.venue, self.store)
-                engine.set_kill(await self.store.kill_switch(inst.symbol))
+                engine.set_kill(await self.store.kill_switch(engine.scopes))
                 engine.on_book(await self.venue.fetch_book(inst.symbol))
             await self.store.register_instruments(symbols)
             self._log.info("daemon.started", mode=self.config.mode, venue=self.venue.name, instruments=symbols,
@@ -95,6 +102,7 @@ class Daemon:
             try:
                 for update in await self.venue.cancel_all(symbol):
                     await engine.on_order_update(update)
+                await catch_up_fills(engine, self.venue)  # fills still in flight when we stopped
             except Exception as exc:
                 self._log.error("daemon.cancel_all_failed", instrument=symbol, error=repr(exc))
         with contextlib.suppress(Exception):
@@ -120,8 +128,8 @@ class Daemon:
                 engine.on_factors(event)
 
     async def _refresh_kills(self) -> None:
-        for symbol, engine in self.engines.items():
-            engine.set_kill(await self.store.kill_switch(symbol))
+        for engine in self.engines.values():
+            engine.set_kill(await self.store.kill_switch(engine.scopes))
 
     async def _watch_kills_pubsub(self) -> None:
         while True:
@@ -133,11 +141,34 @@ class Daemon:
                 await asyncio.sleep(RETRY_S)
 
     async def _poll_kills(self) -> None:
+        """Poll the kill switches (a backup to pub/sub) and watch Redis itself: after
+        ``redis_down_kill_after_s`` without an answer, engage a global switch locally; when Redis
+        answers again, persist that switch, write what could not be written, then poll."""
+        guards = self.config.engine.guards
+        down_since: float | None = None
+        local: KillSwitch | None = None
         while True:
             try:
+                if local is not None:
+                    await self.store.engage_kill(local.scope, local.reason, local.by, local.action)
+                    local = None
+                if down_since is not None:
+                    for engine in self.engines.values():
+                        await engine.resync_store()
+                    self._log.warning("redis.recovered", down_s=round(self._clock() - down_since, 3))
+                    down_since = None
                 await self._refresh_kills()
             except Exception as exc:
-                self._log.error("redis.unavailable", during="kill_poll", error=type(exc).__name__)
+                now = self._clock()
+                down_since = down_since if down_since is not None else now
+                self._log.error("redis.unavailable", during="kill_poll", error=type(exc).__name__,
+                                down_s=round(now - down_since, 3))
+                limit = guards.redis_down_kill_after_s
+                if local is None and limit is not None and now - down_since > limit:
+                    local = KillSwitch("global", f"Redis unreachable for more than {limit}s", "scalebot:guard", now,
+                                       guards.kill_action)
+                    for engine in self.engines.values():
+                        engine.set_kill(local)
             await asyncio.sleep(self.config.engine.kill_poll_ms / 1000)
 
     async def _heartbeat(self) -> None:

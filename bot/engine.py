@@ -14,23 +14,27 @@ import asyncio
 from collections import deque
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from asyncio_throttle import Throttler
 
 from bot.core import pnl
+from bot.core.modifiers import ModifierConfig, apply_modifiers
 from bot.core.orders import apply_update
-from bot.core.planner import Action, Cancel, ExecutionParams, Place, Reprice, plan, without_own_orders, working_quantity
+from bot.core.guards import GuardLimits, GuardState, after_accept, after_error, after_reject, tripped
+from bot.core.planner import (
+    Action, Cancel, ExecutionParams, Place, Reprice, Urgency, plan, without_own_orders, working_quantity,
+)
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import PolicyParams
-from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, RiskRejection, check_account, check_order
+from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, check_account, check_order
 from bot.core.policies.volatility_target import ewma_vol
 from bot.core.types import (
     ZERO, Book, FactorsUpdate, Fill, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
 )
 from bot.log import get_logger
 from bot.portfolio import Portfolio
-from bot.state.base import KillSwitch, PositionRecord, Store
+from bot.state.base import KillSwitch, PositionRecord, Store, kill_scopes
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
 MAX_MID_SAMPLES = 2048
@@ -57,13 +61,27 @@ class InstrumentEngine:
         clock: Callable[[], float],
         portfolio: Portfolio | None = None,
         account_limits: AccountLimits = AccountLimits(),
+        guards: GuardLimits = GuardLimits(),
+        account: str = "default",
+        kill_action: str = "cancel",
+        flatten_urgency: Urgency = Urgency(escalate_after_s=5.0, step_every_s=2.0, deadline_s=60.0),
+        modifiers: Sequence[ModifierConfig] = (),
     ):
         self.spec = spec
         self.symbol = spec.symbol
         self._policy = policy
+        self._modifiers = tuple(modifiers)
+        self._policy_target: Decimal | None = None
+        """The policy's own last target, before modifiers: what the policy sees as current."""
         self._execution = execution
         self._limits = limits
         self._account_limits = account_limits
+        self._guards = guards
+        self._guard_state = GuardState()
+        self._kill_action = kill_action
+        self._flatten_urgency = flatten_urgency
+        self.scopes = kill_scopes(spec.symbol, account)
+        self._unrecorded: list[tuple[Fill, PositionRecord]] = []
         self._sample_interval_s = sample_interval_s
         self._venue = venue
         self._store = store
@@ -118,19 +136,49 @@ class InstrumentEngine:
         self._wake.set()
 
     async def apply_fill(self, fill: Fill) -> bool:
-        """Count ``fill`` into the position once, by trade id; returns False for a duplicate."""
-        if fill.trade_id in self._seen_fills or await self._store.known_fill(self.symbol, fill.trade_id):
-            self._seen_fills.add(fill.trade_id)
+        """Count ``fill`` into the position once, by trade id; returns False for a duplicate.
+
+        If Redis cannot take it, the fill still counts (it happened) and is written when Redis
+        answers again (:meth:`resync_store`)."""
+        if fill.trade_id in self._seen_fills:
             return False
+        try:
+            known = await self._store.known_fill(self.symbol, fill.trade_id)
+        except Exception:
+            known = False  # while Redis is away, this run's memory is the record
         self._seen_fills.add(fill.trade_id)
+        if known:
+            return False
         p = self.position
         self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
                                        pnl.apply_fill(p.pnl, p.size, fill, self.spec))
-        await self._store.record_fill(fill, self.position)
+        try:
+            await self._store.record_fill(fill, self.position)
+        except Exception as exc:
+            self._unrecorded.append((fill, self.position))
+            self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
         self._log.info("order.filled", client_order_id=fill.client_order_id, side=fill.side.value, price=fill.price,
                        size=fill.size, liquidity=fill.liquidity, fee=fill.fee, fee_currency=fill.fee_currency,
                        position=self.position.size, target=self.target, trade_id=fill.trade_id)
         return True
+
+    def restore_target(self, target: Decimal | None) -> None:
+        """The target saved before a restart (after modifiers; the policy's own is not kept)."""
+        self.target = self._policy_target = target
+
+    async def resync_store(self) -> None:
+        """After a Redis outage: write the fills, orders and target that could not be written."""
+        for fill, position in self._unrecorded:
+            await self._store.record_fill(fill, position)
+        self._unrecorded.clear()
+        await self._store.save_position(self.symbol, self.position)
+        journalled = {o.client_order_id: o for o in await self._store.load_orders(self.symbol)}
+        for cid, order in journalled.items():
+            if cid not in self.orders:
+                await self._store.save_order(replace(order, status=OrderStatus.CANCELLED, reason="resync"))
+        for order in self.orders.values():
+            await self._store.save_order(order)
+        self._log.info("reconcile.resynced", position=self.position.size, working_orders=len(self.live_orders()))
 
     # decisions --------------------------------------------------------------------------------
     def live_orders(self) -> list[Order]:
@@ -157,7 +205,7 @@ class InstrumentEngine:
     def state(self, now: float) -> InstrumentState:
         return InstrumentState(
             self.spec, now, self.position.size, self.book, tuple(self._mids), self._sample_interval_s,
-            self._started_ts, self.target, self._target_ts, pnl=self.pnl_view(),
+            self._started_ts, self._policy_target, self._target_ts, pnl=self.pnl_view(),
             account=self._portfolio.account(now), greeks=self._portfolio.greeks(self, now),
             peers=self._portfolio.peers(self), factors=self.factors,
         )
@@ -171,24 +219,51 @@ class InstrumentEngine:
 
     async def decide(self) -> None:
         now = self._clock()
+        if self.kill is None:
+            reason = tripped(self._guards, self._guard_state, now=now, position=self.position.size,
+                             book_ts=self.book.ts if self.book else None, started_ts=self._started_ts)
+            if reason is not None:
+                await self._trip(self.symbol, "guard", reason, "scalebot:guard")
         if self.kill is not None:
-            await self.cancel_all(f"kill switch ({self.kill.scope}): {self.kill.reason}")
+            await self._while_killed(now)
             return
         state = self.state(now)
         breach = check_account(self._account_limits, state.account) if state.account else None
         if breach is not None:
-            await self._engage_kill(breach)
+            await self._trip("global", breach.limit, f"{breach.limit} {breach.limit_value} broken ({breach.actual})",
+                             "scalebot:risk")
             return
         decision = compute_target(self._policy, state)
-        if decision is not None and decision.target != self.target:
-            await self._set_target(decision, now)
+        if decision is not None:
+            self._policy_target = decision.target
+            if self._modifiers:
+                decision = apply_modifiers(self._modifiers, state, decision)
+            if decision.target != self.target:
+                await self._set_target(decision, now)
         if self.target is None:
             return
+        await self._work(self.target, self._target_ts, self._execution, now)
+
+    async def _while_killed(self, now: float) -> None:
+        """Cancel everything; with ``flatten``, then close the position with reduce-only orders."""
+        assert self.kill is not None
+        reason = f"kill switch ({self.kill.scope}): {self.kill.reason}"
+        if self.kill.action != "flatten":
+            await self.cancel_all(reason)
+            return
+        for order in self.live_orders():
+            if order.side.sign * self.position.size >= 0:  # adds to the position
+                await self.cancel(order.client_order_id, reason)
+        params = replace(self._execution, urgency=self._flatten_urgency)
+        await self._work(ZERO, self.kill.ts, params, now)
+
+    async def _work(self, target: Decimal, target_ts: float | None, params: ExecutionParams, now: float) -> None:
+        """Plan and act toward ``target``."""
         book = self.book
         if book is not None and self._venue.books_include_own_orders:
             book = without_own_orders(book, self.live_orders())
-        actions = plan(target=self.target, position=self.position.size, orders=self.live_orders(), book=book,
-                       spec=self.spec, params=self._execution, now=now, target_set_ts=self._target_ts,
+        actions = plan(target=target, position=self.position.size, orders=self.live_orders(), book=book,
+                       spec=self.spec, params=params, now=now, target_set_ts=target_ts,
                        back_off_ticks=self._back_off_ticks)
         if now < self._quiet_until:
             actions = [a for a in actions if not isinstance(a, Place)]  # backing off after rejects
@@ -208,16 +283,16 @@ class InstrumentEngine:
             self._log.info("execution.dust", target=self.target, position=self.position.size, left=diff,
                            min_size=self.spec.min_size, min_notional=self.spec.min_notional)
 
-    async def _engage_kill(self, breach: RiskRejection) -> None:
-        """An account limit broke: engage the global kill switch (it cancels everything)."""
-        reason = f"{breach.limit} {breach.limit_value} broken ({breach.actual})"
-        self._log.error("risk.rejected", limit=breach.limit, limit_value=breach.limit_value, actual=breach.actual,
-                        action="engage_kill_switch")
+    async def _trip(self, scope: str, limit: str, reason: str, by: str) -> None:
+        """A limit or guard broke: engage the kill switch of ``scope`` (persisted when Redis
+        answers; the daemon writes it later otherwise)."""
+        self._log.error("risk.rejected", limit=limit, reason=reason, action="engage_kill_switch", scope=scope)
+        switch = KillSwitch(scope, reason, by, self._clock(), self._kill_action)
         try:
-            await self._store.engage_kill("global", reason, "scalebot:risk")
+            await self._store.engage_kill(scope, reason, by, self._kill_action)
         except Exception as exc:
             self._log.error("redis.unavailable", during="engage_kill", error=type(exc).__name__)
-        self.set_kill(KillSwitch("global", reason, "scalebot:risk", self._clock()))
+        self.set_kill(switch)
 
     async def _set_target(self, decision: TargetDecision, now: float) -> None:
         previous, self.target, self._target_ts = self.target, decision.target, now
@@ -238,13 +313,15 @@ class InstrumentEngine:
     async def _may_trade(self, signed_size: Decimal, price: Decimal, exclude: str | None = None) -> bool:
         """Kill switch (re-read from Redis) and risk limits, right before a new or moved order."""
         try:
-            switch = await self._store.kill_switch(self.symbol)
+            switch = await self._store.kill_switch(self.scopes)
         except Exception as exc:  # Redis unreachable: never trade blind
             self._log.error("risk.rejected", limit="redis_reachable", limit_value="true", actual=type(exc).__name__)
             return False
+        switch = switch or self.kill  # a switch engaged locally while Redis was away still holds
         if switch is not None:
             self.set_kill(switch)
-            return False
+            if not (switch.action == "flatten" and signed_size * self.position.size < 0):
+                return False  # while engaged only a flattening (reducing) order may go
         others = [o for o in self.live_orders() if o.client_order_id != exclude]
         now = self._clock()
         check = OrderCheck(
@@ -282,17 +359,21 @@ class InstrumentEngine:
             async with self._throttler:
                 update = await self._venue.place_order(request)
         except PostOnlyRejected as exc:
+            self._guard_state = after_reject(self._guard_state)
             self._back_off_ticks = min(self._back_off_ticks + 1, MAX_BACK_OFF_TICKS)
             self._quiet_until = self._clock() + BACK_OFF_BASE_S * 2 ** (self._back_off_ticks - 1)
             await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED),
                                   f"{exc}; re-quoting {self._back_off_ticks} tick(s) back")
             return
         except OrderRejected as exc:
+            self._guard_state = after_reject(self._guard_state)
             await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED), str(exc))
             return
         except (VenueError, OSError, asyncio.TimeoutError) as exc:
+            self._guard_state = after_error(self._guard_state, self._clock())
             await self._resolve_unknown(cid, exc)
             return
+        self._guard_state = after_accept(self._guard_state)
         if not crossing:
             self._back_off_ticks = 0
         self._log.info("order.placed", client_order_id=cid, side=action.side.value, price=action.price,
@@ -317,6 +398,7 @@ class InstrumentEngine:
                               price=action.price, reason=str(exc))
             return
         except (VenueError, OSError, asyncio.TimeoutError) as exc:
+            self._guard_state = after_error(self._guard_state, self._clock())
             self._log.error("order.reprice_failed", client_order_id=order.client_order_id, error=str(exc))
             return
         current = self.orders.get(order.client_order_id)
@@ -345,6 +427,7 @@ class InstrumentEngine:
             await self._set_order(replace(pending, status=OrderStatus.REJECTED), "venue does not know it")
             return
         except (VenueError, OSError, asyncio.TimeoutError) as exc:
+            self._guard_state = after_error(self._guard_state, self._clock())
             self._log.error("order.cancel_failed", client_order_id=cid, error=str(exc))
             return
         await self.on_order_update(update)

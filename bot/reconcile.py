@@ -23,7 +23,7 @@ async def reconcile(engine: InstrumentEngine, venue: Venue, store: Store) -> Non
     symbol = engine.symbol
     log = get_logger(instrument=symbol)
     engine.position = await store.load_position(symbol)
-    engine.target = await store.load_target(symbol)
+    engine.restore_target(await store.load_target(symbol))
     journal = {o.client_order_id: o for o in await store.load_orders(symbol)}
     engine.orders = dict(journal)
     at_venue = {o.client_order_id: o for o in await venue.fetch_open_orders(symbol)}
@@ -53,10 +53,7 @@ async def reconcile(engine: InstrumentEngine, venue: Venue, store: Store) -> Non
         if order.status is OrderStatus.CANCEL_PENDING and venue_order.status.is_live:
             await engine.cancel(cid, order.reason or "cancel requested before restart")
 
-    for fill in await venue.fetch_fills(symbol, engine.position.last_fill_ts - FILL_LOOKBACK_S):
-        if await engine.apply_fill(fill):
-            log.warning("reconcile.fill_applied", trade_id=fill.trade_id, size=fill.signed_size, price=fill.price)
-
+    await catch_up_fills(engine, venue)
     venue_position = await venue.fetch_position(symbol)
     if venue_position != engine.position.size:
         log.error("reconcile.position_adjusted", journal=engine.position.size, venue=venue_position)
@@ -64,3 +61,11 @@ async def reconcile(engine: InstrumentEngine, venue: Venue, store: Store) -> Non
         await store.save_position(symbol, engine.position)
     log.info("reconcile.done", position=engine.position.size, target=engine.target,
              working_orders=len(engine.live_orders()))
+
+
+async def catch_up_fills(engine: InstrumentEngine, venue: Venue) -> None:
+    """Apply the venue's fills the engine has not seen (each once, by trade id)."""
+    log = get_logger(instrument=engine.symbol)
+    for fill in await venue.fetch_fills(engine.symbol, engine.position.last_fill_ts - FILL_LOOKBACK_S):
+        if await engine.apply_fill(fill):
+            log.warning("reconcile.fill_applied", trade_id=fill.trade_id, size=fill.signed_size, price=fill.price)

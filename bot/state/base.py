@@ -11,14 +11,25 @@ from bot.core.policies import TargetDecision
 from bot.core.types import ZERO, Fill, Order
 
 
+KILL_ACTIONS = ("cancel", "flatten")
+
+
 @dataclass(frozen=True, slots=True)
 class KillSwitch:
-    """An engaged kill switch; ``scope`` is ``global`` or an instrument symbol."""
+    """An engaged kill switch. ``scope`` is ``global``, ``account:NAME`` or an instrument symbol;
+    ``action`` is ``cancel`` (cancel every working order, place nothing) or ``flatten`` (cancel,
+    then close the position with reduce-only passive orders that escalate)."""
 
     scope: str
     reason: str
     by: str
     ts: float
+    action: str = "cancel"
+
+
+def kill_scopes(symbol: str, account: str) -> tuple[str, ...]:
+    """The switches that stop ``symbol``, widest first."""
+    return ("global", f"account:{account}", symbol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +67,7 @@ class Store(Protocol):
 
     async def load_target(self, symbol: str) -> Decimal | None: ...
 
-    async def kill_switch(self, symbol: str) -> KillSwitch | None:
-        """The switch that stops ``symbol`` (the global one first), or ``None``."""
+    async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
+        """The first engaged switch among ``scopes`` (see :func:`kill_scopes`), or ``None``."""
 
-    async def engage_kill(self, scope: str, reason: str, by: str) -> None: ...
+    async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None: ...

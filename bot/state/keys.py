@@ -7,6 +7,7 @@ key                             type       holds
 ``P:i:{sym}:target``            hash       target (contracts), unit, policy, rationale, ts
 ``P:i:{sym}:position``          hash       size (contracts), last_fill_ts, fees (settle ccy)
 ``P:i:{sym}:orders``            hash       client order id -> working order (JSON), intent first
+``P:i:{sym}:journal``           stream     every order state change (JSON), intent first
 ``P:i:{sym}:fills``             stream     every fill applied (JSON)
 ``P:i:{sym}:fill_ids``          set        trade ids already applied (dedup)
 ``P:i:{sym}:seq``               counter    client order id sequence
@@ -45,6 +46,9 @@ class Keys:
 
     def orders(self, symbol: str) -> str:
         return self._i(symbol, "orders")
+
+    def journal(self, symbol: str) -> str:
+        return self._i(symbol, "journal")
 
     def fills(self, symbol: str) -> str:
         return self._i(symbol, "fills")

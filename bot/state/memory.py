@@ -53,8 +53,8 @@ class MemoryStore:
     async def load_target(self, symbol: str) -> Decimal | None:
         return self.targets.get(symbol)
 
-    async def kill_switch(self, symbol: str) -> KillSwitch | None:
-        return self.kills.get("global") or self.kills.get(symbol)
+    async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
+        return next((self.kills[s] for s in scopes if s in self.kills), None)
 
-    async def engage_kill(self, scope: str, reason: str, by: str) -> None:
-        self.kills[scope] = KillSwitch(scope, reason, by, 0.0)
+    async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None:
+        self.kills[scope] = KillSwitch(scope, reason, by, 0.0, action)

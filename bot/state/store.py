@@ -33,6 +33,10 @@ class StoreUnavailable(ScalebotError):
     exit_code = ExitCode.REDIS_UNAVAILABLE
 
 
+JOURNAL_MAXLEN = 1_000_000
+"""Journal entries kept per instrument (approximately); older ones are trimmed."""
+
+
 class RedisStore:
     def __init__(self, url: str, prefix: str):
         self.url = url
@@ -83,10 +87,19 @@ class RedisStore:
         """Journal an order (its intent before it is sent, then each change); a terminal order
         leaves the working set."""
         key = self.keys.orders(order.symbol)
+        record = json.dumps(encode(order))
+        pipe = self._redis.pipeline(transaction=True)
         if order.status.is_live:
-            await self._redis.hset(key, order.client_order_id, json.dumps(encode(order)))
+            pipe.hset(key, order.client_order_id, record)
         else:
-            await self._redis.hdel(key, order.client_order_id)
+            pipe.hdel(key, order.client_order_id)
+        pipe.xadd(self.keys.journal(order.symbol), {"order": record}, maxlen=JOURNAL_MAXLEN, approximate=True)
+        await pipe.execute()
+
+    async def journal(self, symbol: str, count: int = 1000) -> list[Order]:
+        """The journal's most recent entries for ``symbol``, oldest first."""
+        entries = await self._redis.xrevrange(self.keys.journal(symbol), count=count)
+        return [decode(Order, json.loads(fields["order"])) for _, fields in reversed(entries)]
 
     async def load_orders(self, symbol: str) -> list[Order]:
         raw = await self._redis.hgetall(self.keys.orders(symbol))
@@ -119,33 +132,42 @@ class RedisStore:
         return decode(Fill, json.loads(entries[0][1]["fill"])) if entries else None
 
     # kill switches ----------------------------------------------------------------------------
-    async def engage_kill(self, scope: str, reason: str, by: str) -> None:
-        await self._set_kill(scope, reason, by, engage=True)
-
-    async def lift_kill(self, scope: str, reason: str, by: str) -> None:
-        await self._set_kill(scope, reason, by, engage=False)
-
-    async def _set_kill(self, scope: str, reason: str, by: str, *, engage: bool) -> None:
+    async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None:
+        """Engage (or re-engage) a switch; a switch already engaged keeps its first reason."""
         ts = time.time()
         pipe = self._redis.pipeline(transaction=True)
-        if engage:
-            pipe.hset(self.keys.kill(scope), mapping={"reason": reason, "by": by, "ts": repr(ts)})
-        else:
-            pipe.delete(self.keys.kill(scope))
-        action = "engaged" if engage else "lifted"
-        pipe.xadd(self.keys.audit, {"action": f"kill_switch.{action}", "scope": scope, "reason": reason, "by": by, "ts": repr(ts)})
-        pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
+        key = self.keys.kill(scope)
+        for name, value in (("reason", reason), ("by", by), ("ts", repr(ts)), ("action", action)):
+            pipe.hsetnx(key, name, value)
+        self._audit(pipe, "engaged", scope, reason, by, ts)
         await pipe.execute()
 
-    async def kill_switch(self, symbol: str) -> KillSwitch | None:
-        """The switch that stops ``symbol`` (the global one first), or ``None``. One round trip."""
+    async def lift_kill(self, scope: str, reason: str, by: str) -> None:
+        ts = time.time()
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self.keys.kill(scope))
+        self._audit(pipe, "lifted", scope, reason, by, ts)
+        await pipe.execute()
+
+    def _audit(self, pipe: Any, action: str, scope: str, reason: str, by: str, ts: float) -> None:
+        pipe.xadd(self.keys.audit, {"action": f"kill_switch.{action}", "scope": scope, "reason": reason, "by": by,
+                                    "ts": repr(ts)})
+        pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
+
+    async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
+        """The first engaged switch among ``scopes``, or ``None``. One round trip."""
         pipe = self._redis.pipeline(transaction=False)
-        for scope in ("global", symbol):
+        for scope in scopes:
             pipe.hgetall(self.keys.kill(scope))
-        for scope, raw in zip(("global", symbol), await pipe.execute()):
+        for scope, raw in zip(scopes, await pipe.execute()):
             if raw:
-                return KillSwitch(scope, raw.get("reason", ""), raw.get("by", ""), float(raw.get("ts", 0)))
+                return KillSwitch(scope, raw.get("reason", ""), raw.get("by", ""), float(raw.get("ts", 0)),
+                                  raw.get("action", "cancel"))
         return None
+
+    async def audit(self, count: int = 100) -> list[dict[str, str]]:
+        """The most recent kill-switch engagements and lifts, oldest first."""
+        return [fields for _, fields in reversed(await self._redis.xrevrange(self.keys.audit, count=count))]
 
     async def kill_messages(self) -> AsyncIterator[dict[str, Any]]:
         """Kill-switch changes as they are published (pub/sub; callers also poll)."""
@@ -175,6 +197,7 @@ class RedisStore:
             "heartbeat_age_s": round(now - float(heartbeat["ts"]), 3) if heartbeat else None,
             "mode": heartbeat.get("mode"),
             "kill_switch": await self._kill_dict("global"),
+            "kill_switches": await self._all_kills(),
             "instruments": {},
         }
         for symbol in await self.instruments():
@@ -197,6 +220,16 @@ class RedisStore:
                 "kill_switch": await self._kill_dict(symbol),
                 "heartbeat_age_s": round(now - float(beat), 3) if beat else None,
             }
+        return out
+
+    async def _all_kills(self) -> dict[str, dict[str, str]]:
+        """Every engaged switch by scope (global, account:NAME, symbols)."""
+        prefix = self.keys.kill("")
+        out = {}
+        async for key in self._redis.scan_iter(match=f"{prefix}*"):
+            scope = key[len(prefix):]
+            if scope != "events":
+                out[scope] = await self._redis.hgetall(key)
         return out
 
     async def _kill_dict(self, scope: str) -> dict[str, str] | None:

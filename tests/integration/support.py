@@ -17,6 +17,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
+QUIET_MARKET = {"trades_per_s": 0.5, "trade_size": 0.05, "level_size": 50.0, "annual_vol": 0.05}
+"""A market where our orders rest (long queues, few small trades, little movement)."""
+
+
 def config_dict(prefix: str, target: str = "0.5", **market: Any) -> dict[str, Any]:
     """A small, fast paper config: one simulated linear BTC perpetual, a fixed target."""
     return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.integration.support import DaemonProcess, cli, config_dict, resting, wait_for, write_config
+from tests.integration.support import QUIET_MARKET, DaemonProcess, cli, config_dict, resting, wait_for, write_config
 
 
 def _placed_after(events: list[dict], event_name: str) -> list[dict]:
@@ -16,8 +16,7 @@ def _placed_after(events: list[dict], event_name: str) -> list[dict]:
 
 
 def test_kill_cancels_within_a_second_and_holds_across_restart(prefix: str, redis_url: str, tmp_path: Path) -> None:
-    # a slow market: orders rest for a while instead of filling at once
-    config = write_config(tmp_path / "c.yaml", config_dict(prefix, target="2", trades_per_s=1, trade_size=0.05))
+    config = write_config(tmp_path / "c.yaml", config_dict(prefix, target="2", **QUIET_MARKET))
     daemon = DaemonProcess(config, tmp_path / "run1.log")
     try:
         wait_for(lambda: resting(redis_url, prefix), 20, what="a working order")

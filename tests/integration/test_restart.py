@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.core.types import Order, OrderStatus, Side
 from bot.state.store import RedisStore
 
-from tests.integration.support import DaemonProcess, config_dict, resting, sim_state, wait_for, write_config
+from tests.integration.support import QUIET_MARKET, DaemonProcess, config_dict, resting, sim_state, wait_for, write_config
 
 
 def _seq(cid: str) -> int:
@@ -20,7 +20,7 @@ def _seq(cid: str) -> int:
 
 
 def test_restart_after_crash_adopts_orders_and_sends_nothing_twice(prefix: str, redis_url: str, tmp_path: Path) -> None:
-    config = write_config(tmp_path / "c.yaml", config_dict(prefix, target="2", trades_per_s=1, trade_size=0.05))
+    config = write_config(tmp_path / "c.yaml", config_dict(prefix, target="2", **QUIET_MARKET))
     first = DaemonProcess(config, tmp_path / "run1.log")
     wait_for(lambda: len(resting(redis_url, prefix)) == 2, 20, what="two working orders")
     assert first.stop(signal.SIGKILL) == -signal.SIGKILL

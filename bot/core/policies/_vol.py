@@ -1,0 +1,131 @@
+"""Realised volatility from sampled mids, shared by the volatility-based policies.
+
+Returns are log returns of mids taken every ``step`` samples (aligned so the latest mid is always
+used), computed as ``log(b) − log(a)`` so that any positive finite pair gives a finite return;
+non-positive or non-finite mids are skipped. Both estimators assume a zero mean (at these
+horizons the mean is noise) and are **annualised with 365-day years** (crypto trades every day):
+σ_annual = σ_per_return × √(SECONDS_PER_YEAR / return interval in seconds).
+
+* ``ewma``: RiskMetrics recursion var ← λ·var + (1 − λ)·r², seeded with the first r².
+* ``window``: root mean square of the last ``window`` returns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+from pydantic import Field, model_validator
+
+from bot.core.policies.base import PolicyParams
+
+SECONDS_PER_YEAR = 365.0 * 24 * 3600
+MAX_VOL = 1e6
+"""Any vol used is at most this (10⁸ %), whatever ``vol_cap``: keeps 1/σ² and friends finite."""
+
+
+def log_returns(mids: Sequence[float], step: int = 1) -> list[float]:
+    """Log returns between every ``step``-th mid, oldest first, ending at the latest mid."""
+    picked = list(mids)[::-1][::step][::-1]
+    out: list[float] = []
+    for a, b in zip(picked, picked[1:]):
+        if 0 < a < math.inf and 0 < b < math.inf:
+            out.append(math.log(b) - math.log(a))
+    return out
+
+
+def annualise(var_per_return: float, interval_s: float) -> float:
+    """Annualised vol from a per-return variance over ``interval_s`` seconds (inf if it overflows)."""
+    try:
+        return math.sqrt(var_per_return * (SECONDS_PER_YEAR / interval_s))
+    except (OverflowError, ZeroDivisionError):
+        return math.inf
+
+
+def ewma_variance(returns: Sequence[float], lam: float) -> float:
+    var = returns[0] ** 2
+    for r in returns[1:]:
+        var = lam * var + (1 - lam) * r * r
+    return var
+
+
+def ewma_vol(mids: Sequence[float], lam: float, interval_s: float, step: int = 1) -> float:
+    """Annualised EWMA vol of ``mids`` sampled every ``interval_s`` s (0.0 without a return)."""
+    returns = log_returns(mids, step)
+    if not returns:
+        return 0.0
+    return annualise(ewma_variance(returns, lam), interval_s * step)
+
+
+def window_vol(mids: Sequence[float], window: int, interval_s: float, step: int = 1) -> float | None:
+    """Annualised RMS vol of the last ``window`` returns; ``None`` with fewer returns."""
+    returns = log_returns(mids, step)
+    if len(returns) < window:
+        return None
+    last = returns[-window:]
+    return annualise(sum(r * r for r in last) / window, interval_s * step)
+
+
+class VolEstimatorParams(PolicyParams):
+    """The realised-vol settings shared by ``volatility_target``, ``inverse_variance`` and
+    ``gamma_scalp`` (not a policy itself: it has no ``type``)."""
+
+    estimator: Literal["ewma", "window"] = Field(default="ewma", description="ewma (RiskMetrics) or window (RMS)")
+    ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per return; RiskMetrics 0.94")
+    window: int = Field(default=60, ge=2, description="returns in the window (estimator: window)")
+    return_interval_s: float | None = Field(
+        default=None, gt=0,
+        description="seconds between the returns used, rounded to whole mid samples; default the sampling interval",
+    )
+    min_samples: int = Field(default=20, ge=3, description="mid samples before the first estimate")
+    vol_floor: float = Field(default=0.05, ge=1e-6, description="annualised fraction; the vol used is at least this")
+    vol_cap: float | None = Field(default=None, gt=0, description="annualised fraction; the vol used is at most this")
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> VolEstimatorParams:
+        if self.vol_cap is not None and self.vol_cap < self.vol_floor:
+            raise ValueError(f"vol_cap ({self.vol_cap}) must be at least vol_floor ({self.vol_floor})")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class VolEstimate:
+    """``realised`` and ``used`` (floored and capped) annualised vol; the returns behind them."""
+
+    realised: float
+    used: float
+    n_returns: int
+    return_interval_s: float
+
+    def inputs(self) -> dict[str, float]:
+        return {"realised_vol": round(self.realised, 6), "vol_used": round(self.used, 6),
+                "n_returns": float(self.n_returns), "return_interval_s": self.return_interval_s}
+
+
+def clamp_vol(vol: float, params: VolEstimatorParams) -> float:
+    """``vol`` floored at ``vol_floor`` and capped at ``vol_cap``."""
+    used = min(max(vol, params.vol_floor), MAX_VOL)
+    return min(used, params.vol_cap) if params.vol_cap is not None else used
+
+
+def estimate(params: VolEstimatorParams, mids: Sequence[float], interval_s: float) -> VolEstimate | None:
+    """The configured estimate from ``mids`` sampled every ``interval_s`` s, or ``None`` until
+    ``min_samples`` mids (and, for ``window``, ``window`` returns) are in, or if it is not finite."""
+    if len(mids) < params.min_samples or not 0 < interval_s < math.inf:
+        return None
+    step = 1 if params.return_interval_s is None else max(1, round(params.return_interval_s / interval_s))
+    returns = log_returns(mids, step)
+    if params.estimator == "ewma":
+        if not returns:
+            return None
+        n = len(returns)
+        vol = annualise(ewma_variance(returns, params.ewma_lambda), interval_s * step)
+    else:
+        if len(returns) < params.window:
+            return None
+        n = params.window
+        vol = annualise(sum(r * r for r in returns[-n:]) / n, interval_s * step)
+    if not math.isfinite(vol):
+        return None
+    return VolEstimate(vol, clamp_vol(vol, params), n, interval_s * step)

@@ -1,0 +1,349 @@
+"""The ccxt adapter against a local Deribit (JSON-RPC over HTTP and WebSocket on 127.0.0.1),
+with ccxt's own Deribit client code talking to it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import ccxt
+import pytest
+
+from bot.core.types import Book, OrderStatus, OrderUpdate, Side, Trade
+from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, VenueError
+from bot.venues.ccxt.errors import Action, classify
+from bot.venues.ccxt.venue import CcxtVenue
+from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_event
+from tests.venues.servers.deribit import OPTION, DeribitServer, Fault
+
+PERP = "BTC-PERPETUAL"
+
+
+def book_levels(book: Book) -> tuple[list, list]:
+    return [(float(l.price), float(l.size)) for l in book.bids], [(float(l.price), float(l.size)) for l in book.asks]
+
+
+def server_levels(server: DeribitServer, name: str = PERP) -> tuple[list, list]:
+    """The server's book in contracts (amount USD / 10)."""
+    return ([(p, a / 10) for p, a in sorted(server.bids[name].items(), reverse=True)],
+            [(p, a / 10) for p, a in sorted(server.asks[name].items())])
+
+
+def req(cid: str, side: Side, price: str, size: str = "3") -> OrderRequest:
+    return OrderRequest(PERP, cid, side, Decimal(price), Decimal(size))
+
+
+def subscribed(server: DeribitServer, *prefixes: str) -> bool:
+    channels = {c for chans in server.subscriptions.values() for c in chans}
+    return all(any(c.startswith(p) for c in channels) for p in prefixes)
+
+
+STREAMS = ("book.", "trades.", "ticker.", "user.orders.", "user.trades.")
+
+
+async def connected(venue: CcxtVenue, server: DeribitServer) -> CcxtVenue:
+    """Connected, first book received and every stream subscribed."""
+    await venue.connect([PERP])
+    await next_event(venue, Book)
+    await eventually(lambda: subscribed(server, *STREAMS))
+    return venue
+
+
+# instruments --------------------------------------------------------------------------------------
+async def test_instrument_spec_from_markets_and_cached_for_restart(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path), CREDENTIALS)
+    try:
+        await venue.connect([PERP])
+        spec = await venue.instrument(PERP)
+    finally:
+        await venue.close()
+    # TICK_SIZE precision mode: precision.price is the tick; amounts are USD, 10 USD per contract
+    assert venue.md.precisionMode == ccxt.TICK_SIZE
+    assert (spec.tick_size, spec.lot_size, spec.min_size, spec.contract_size) == (Decimal("0.5"), 1, 1, 10)
+    assert spec.inverse and spec.base == "BTC" and spec.quote == "USD" and spec.settle == "BTC"
+    assert spec.maker_fee_bps == Decimal("-1") and spec.taker_fee_bps == Decimal("5")
+    assert deribit_server.count("public/get_instruments") == 1
+
+    # a restart reads the cache: connect does not wait on get_instruments (refreshed in the background)
+    deribit_server.faults.append(Fault("public/get_instruments", delay_s=5.0))
+    again = CcxtVenue(deribit_config(deribit_server, tmp_path), CREDENTIALS)
+    try:
+        await asyncio.wait_for(again.connect([PERP]), 1.0)
+        assert await again.instrument(PERP) == spec
+    finally:
+        await again.close()
+
+
+async def test_unknown_symbol_is_a_venue_error(deribit_venue):
+    with pytest.raises(VenueError, match="no instrument ETH-NOPE"):
+        await deribit_venue.connect(["ETH-NOPE"])
+
+
+# market data --------------------------------------------------------------------------------------
+async def test_streams_book_changes_and_trades(deribit_server, deribit_venue):
+    venue = deribit_venue
+    await venue.connect([PERP])
+    first = await next_event(venue, Book)
+    assert book_levels(first) == server_levels(deribit_server)
+    await eventually(lambda: subscribed(deribit_server, "trades."))
+    await deribit_server.book_change(bids=[(60000.0, 0), (59998.0, 70.0)], asks=[(60000.5, 250.0)])
+    book = await next_event(venue, Book, lambda b: b.best_bid == Decimal("59999.5"))
+    assert book_levels(book) == server_levels(deribit_server)
+    await deribit_server.trade(PERP, 60000.5, 120.0, "buy")
+    trade = await next_event(venue, Trade)
+    assert (trade.price, trade.size, trade.aggressor) == (Decimal("60000.5"), Decimal(12), Side.BUY)
+
+
+async def test_disconnect_then_gap_leaves_a_clean_book(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    # 1) the connection drops; meanwhile a level disappears and the next snapshot no longer has it.
+    #    ccxt alone would merge the new snapshot into the old book and keep the stale 59999.0 level.
+    await deribit_server.drop_connections()
+    del deribit_server.bids[PERP][59999.0]
+    deribit_server.change_id += 5
+    book = await next_event(venue, Book, timeout=5)
+    assert book_levels(book) == server_levels(deribit_server)
+    assert Decimal("59999.0") not in [l.price for l in book.bids]
+
+    # 2) a change is lost (prev_change_id gap): the book is dropped and resubscribed from a snapshot
+    deribit_server.bids[PERP][59990.0] = 400.0       # a level only the new snapshot will show
+    await deribit_server.book_change(asks=[(60001.0, 0)], gap=True)
+    book = await next_event(venue, Book, lambda b: Decimal("59990.0") in [l.price for l in b.bids], timeout=5)
+    assert book_levels(book) == server_levels(deribit_server)
+    assert deribit_server.requests.count("ws:public/subscribe") >= 3   # subscribed, resubscribed twice
+
+    # 3) and the stream is healthy again: an ordinary change applies on top of the fresh book
+    await deribit_server.book_change(bids=[(59990.0, 0)])
+    book = await next_event(venue, Book, lambda b: Decimal("59990.0") not in [l.price for l in b.bids])
+    assert book_levels(book) == server_levels(deribit_server)
+    assert not venue.is_stale(PERP)
+
+
+async def test_stale_book_blocks_new_orders_until_it_recovers(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, stale_after_ms=300), CREDENTIALS)
+    try:
+        await connected(venue, deribit_server)
+        await asyncio.sleep(0.4)
+        assert venue.is_stale(PERP)
+        with pytest.raises(OrderRejected, match="stale"):
+            await venue.place_order(req("s1", Side.BUY, "59999.5"))
+        assert deribit_server.count("private/buy") == 0
+        await deribit_server.book_change(bids=[(59998.0, 10.0)])
+        await next_event(venue, Book)
+        update = await venue.place_order(req("s2", Side.BUY, "59999.5"))
+        assert update.status is OrderStatus.OPEN
+    finally:
+        await venue.close()
+
+
+# Greeks and positions -----------------------------------------------------------------------------
+async def test_option_greeks_from_ticker_and_normalised_positions(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, greeks_symbols=[OPTION["instrument_name"]]),
+                      CREDENTIALS)
+    try:
+        await connected(venue, deribit_server)
+        option = OPTION["instrument_name"]
+        await eventually(lambda: option in venue.greeks)
+        g = venue.greeks[option]
+        assert g.delta == pytest.approx(0.55) and g.mark_iv == pytest.approx(0.55)
+        assert g.vega == pytest.approx(150.0 * 100)              # USD per 1.00 of vol
+        assert g.theta == pytest.approx(-40.0 * 365)             # USD per year
+        assert g.underlying_price == pytest.approx(60100.0)
+        assert g.mark_price_usd == pytest.approx(0.05 * 60100.0)
+
+        # flat: ccxt's parse_position says "short"; normalised it is flat
+        assert await venue.fetch_position(PERP) == 0
+        assert venue.positions[PERP].side == "flat"
+        deribit_server.positions[PERP] = -1230.0                 # USD
+        assert await venue.fetch_position(PERP) == Decimal(-123)
+        assert venue.positions[PERP].side == "short"
+        # the premium-adjusted delta comes from the position's raw info
+        deribit_server.positions[option] = 2.0
+        raw = await venue.acct.fetch_position(option)
+        assert raw["side"] == "long" and not math.isnan(raw["info"]["delta"])
+        from bot.venues.ccxt.normalise import position_from_ccxt, units
+        pos = position_from_ccxt("deribit", option, raw, units(venue.acct.market(raw["symbol"])))
+        assert pos.delta_coin == pytest.approx(0.84) and pos.size == 2
+    finally:
+        await venue.close()
+
+
+# orders -------------------------------------------------------------------------------------------
+async def test_place_amend_fill_cancel_post_only(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    update = await venue.place_order(req("c1", Side.BUY, "59999.5", "3"))
+    assert (update.status, update.filled, update.reason) == (OrderStatus.OPEN, 0, "accepted")
+    sent = next(iter(deribit_server.orders.values()))
+    assert sent["label"] == "c1" and sent["post_only"] and sent["amount"] == 30.0   # 3 contracts = 30 USD
+
+    [open_order] = await venue.fetch_open_orders(PERP)
+    assert (open_order.client_order_id, open_order.size, open_order.price) == ("c1", 3, Decimal("59999.5"))
+
+    amended = await venue.amend_order(PERP, "c1", Decimal("59999.0"))
+    assert (amended.status, amended.reason) == (OrderStatus.OPEN, "amended")
+    assert sent["price"] == 59999.0
+
+    await deribit_server.trade(PERP, 59999.0, 20.0, "sell")          # fills 2 of our 3 contracts
+    fill_update = await next_event(venue, OrderUpdate, lambda u: u.fill is not None)
+    fill = fill_update.fill
+    assert (fill.client_order_id, fill.size, fill.price, fill.liquidity, fill.fee_currency) == (
+        "c1", 2, Decimal("59999.0"), "maker", "BTC")
+    assert fill_update.status is OrderStatus.OPEN and fill_update.filled == 2
+    assert [f.trade_id for f in await venue.fetch_fills(PERP, 0)] == [fill.trade_id]
+    assert await venue.fetch_position(PERP) == 2
+
+    cancelled = await venue.cancel_order(PERP, "c1")
+    assert (cancelled.status, cancelled.filled) == (OrderStatus.CANCELLED, 2)
+    # cancelling again: the venue says not open; the adapter reports the final state
+    again = await venue.cancel_order(PERP, "c1")
+    assert again.status is OrderStatus.CANCELLED and again.reason == "already done"
+    with pytest.raises(OrderNotFound):
+        await venue.cancel_order(PERP, "never-sent")
+    with pytest.raises(OrderNotFound):
+        await venue.fetch_order(PERP, "never-sent")
+
+
+async def test_post_only_rejection(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    with pytest.raises(OrderRejected, match="post_only_reject"):
+        await venue.place_order(req("x1", Side.BUY, "60000.5"))       # at the ask: would take
+    assert deribit_server.orders == {}
+    await venue.place_order(req("x2", Side.SELL, "60001.0"))
+    with pytest.raises(OrderRejected, match="post_only_reject"):
+        await venue.amend_order(PERP, "x2", Decimal("60000.0"))       # onto the bid
+    assert next(iter(deribit_server.orders.values()))["price"] == 60001.0
+
+
+async def test_off_grid_price_is_refused_before_sending(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    with pytest.raises(OrderRejected, match="not on the venue grid"):
+        await venue.place_order(req("g1", Side.BUY, "59999.25"))
+    assert deribit_server.count("private/buy") == 0
+
+
+async def test_cancel_all(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    await venue.place_order(req("a1", Side.BUY, "59999.5"))
+    await venue.place_order(req("a2", Side.SELL, "60002.0"))
+    updates = await venue.cancel_all(PERP)
+    assert sorted(u.client_order_id for u in updates) == ["a1", "a2"]
+    assert all(u.status is OrderStatus.CANCELLED for u in updates)
+    assert all(o["order_state"] == "cancelled" for o in deribit_server.orders.values())
+
+
+async def test_timeout_on_place_reconciles_without_a_duplicate(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, request_timeout_ms=300), CREDENTIALS)
+    try:
+        await connected(venue, deribit_server)
+        deribit_server.faults.append(Fault("private/buy", delay_s=1.0))   # accepted, answer too late
+        update = await venue.place_order(req("t1", Side.BUY, "59999.5"))
+        assert update.status is OrderStatus.OPEN and update.reason == "accepted (after timeout)"
+        assert deribit_server.count("private/buy") == 1
+        assert [o["label"] for o in deribit_server.orders.values()] == ["t1"]
+        assert (await venue.fetch_order(PERP, "t1")).status is OrderStatus.OPEN
+    finally:
+        await venue.close()
+
+
+async def test_timeout_on_place_that_never_arrived_is_not_resent(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, request_timeout_ms=300, place_reconcile_ms=300),
+                      CREDENTIALS)
+    try:
+        await connected(venue, deribit_server)
+        deribit_server.faults.append(Fault("private/buy", status=504, body={}, delay_s=1.0))
+        with pytest.raises(VenueError, match="outcome unknown"):
+            await venue.place_order(req("t2", Side.BUY, "59999.5"))
+        with pytest.raises(OrderNotFound):                       # the engine's resolution step
+            await venue.fetch_order(PERP, "t2")
+        assert deribit_server.count("private/buy") == 1 and deribit_server.orders == {}
+    finally:
+        await venue.close()
+
+
+# rate limits and errors ---------------------------------------------------------------------------
+async def test_429_pauses_requests_instead_of_hammering(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, rate_limit_cooldown_ms=400), CREDENTIALS)
+    try:
+        await connected(venue, deribit_server)
+        deribit_server.faults.append(Fault("private/buy", status=429, body={"message": "Too Many Requests"}))
+        with pytest.raises(OrderRejected, match="rate limited"):
+            await venue.place_order(req("r1", Side.BUY, "59999.5"))
+        assert venue.cooldown_remaining() > 0
+        with pytest.raises(OrderRejected, match="cool-down"):                   # not even sent
+            await venue.place_order(req("r2", Side.BUY, "59999.5"))
+        assert deribit_server.count("private/buy") == 1
+        # reads wait the cool-down out, then go through
+        started = asyncio.get_running_loop().time()
+        await venue.fetch_open_orders(PERP)
+        assert asyncio.get_running_loop().time() - started >= 0.2
+        assert (await venue.place_order(req("r3", Side.BUY, "59999.5"))).status is OrderStatus.OPEN
+    finally:
+        await venue.close()
+
+
+async def test_418_ban_honours_retry_after(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, rate_limit_cooldown_ms=100), CREDENTIALS)
+    try:
+        await connected(venue, deribit_server)
+        deribit_server.faults.append(Fault("private/get_open_orders_by_instrument", status=418, body={},
+                                           headers={"Retry-After": "60"}))
+        with pytest.raises(VenueError):
+            await venue.fetch_open_orders(PERP)
+        assert venue.cooldown_remaining() > 50
+        with pytest.raises(OrderRejected, match="cool-down"):
+            await venue.place_order(req("b1", Side.BUY, "59999.5"))
+        assert deribit_server.count("private/buy") == 0
+    finally:
+        await venue.close()
+
+
+async def test_authentication_error_halts_the_instrument(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    deribit_server.faults.append(Fault("private/buy", status=400,
+                                       body={"jsonrpc": "2.0", "error": {"code": 13009, "message": "unauthorized"}}))
+    with pytest.raises(OrderRejected, match="halted"):
+        await venue.place_order(req("h1", Side.BUY, "59999.5"))
+    assert venue.halted(PERP)
+    with pytest.raises(OrderRejected, match="halted"):
+        await venue.place_order(req("h2", Side.BUY, "59999.5"))
+    assert deribit_server.count("private/buy") == 1
+
+
+def test_deribit_error_codes_map_to_actions():
+    exchange = ccxt.deribit()
+
+    def action(code: int, placing: bool = False) -> Action:
+        body = f'{{"jsonrpc":"2.0","error":{{"code":{code},"message":"x"}}}}'
+        try:
+            exchange.handle_errors(400, "Bad Request", "https://www.deribit.com/api/v2/private/buy", "GET", {}, body,
+                                   exchange.parse_json(body), {}, None)
+        except ccxt.BaseError as exc:
+            return classify(exc, placing=placing)
+        raise AssertionError("no exception")
+
+    assert action(11054) is Action.REJECTED           # post_only_reject
+    assert action(10028) is Action.SLOW_DOWN          # too_many_requests
+    assert action(13009) is Action.HALT               # unauthorized
+    assert action(13002) is Action.HALT               # account_blocked (PermissionDenied)
+    assert action(10004) is Action.RECONCILE          # order_not_found
+    assert action(10041) is Action.RETRY              # settlement_in_progress (OnMaintenance)
+    assert action(10040) is Action.RETRY              # "retry" (ExchangeNotAvailable): idempotent reads retry
+    assert action(10040, placing=True) is Action.RECONCILE   # a send: look it up, never resend
+    assert classify(ccxt.RequestTimeout("t"), placing=True) is Action.RECONCILE
+    assert classify(ccxt.RequestTimeout("t")) is Action.RETRY
+    assert classify(ccxt.InvalidNonce("gap"), stream=True) is Action.RESYNC_BOOK
+    assert classify(ccxt.ChecksumError("bad"), stream=True) is Action.RESYNC_BOOK
+    assert classify(ccxt.AccountSuspended("x")) is Action.HALT
+    assert classify(ccxt.DDoSProtection("binanceusdm 418 I'm a teapot {}")) is Action.BANNED
+
+
+async def test_close_leaves_no_tasks_or_sessions(deribit_server, tmp_path):
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path), CREDENTIALS)
+    await connected(venue, deribit_server)
+    await venue.close()
+    assert venue.md.session is None and venue.acct.session is None
+    assert not venue.md.clients and not venue.acct.clients
+    leftover = [t for t in asyncio.all_tasks() if t.get_name().startswith("deribit:")]
+    assert leftover == []
