@@ -22,7 +22,7 @@ from bot.core.options_book import OptionPosition
 from bot.core.planner import ExecutionParams, Urgency
 from bot.core.policies import POLICY_TYPES, PolicyConfig
 from bot.core.risk import AccountLimits, RiskLimits
-from bot.core.types import InstrumentSpec
+from bot.core.types import InstrumentSpec, OptionTerms
 from bot.errors import ConfigError
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.simulated.market import MarketParams
@@ -46,6 +46,17 @@ class Credentials(Model):
     password: SecretStr | None = None
 
 
+class SimOptionConfig(Model):
+    """Makes a simulated market an option on ``base`` (priced by its own random walk: a stand-in
+    for an option order book; its Greeks come from Black-76 at the vol its mid implies)."""
+
+    kind: Literal["call", "put"]
+    strike: float = Field(gt=0, description="USD")
+    days_to_expiry: float = Field(gt=0, description="days from daemon start")
+    iv: float = Field(default=0.6, gt=0, le=5, description="fallback implied vol, a fraction")
+    settlement: Literal["usd", "coin"] = "usd"
+
+
 class SimMarketConfig(Model):
     """One simulated instrument: its contract terms and the character of its market."""
 
@@ -67,13 +78,17 @@ class SimMarketConfig(Model):
     level_size: float = Field(default=1.0, gt=0, description="mean displayed size per level, contracts")
     trades_per_s: float = Field(default=10.0, ge=0)
     trade_size: float = Field(default=0.3, gt=0, description="mean taker size, contracts")
+    option: SimOptionConfig | None = None
 
-    def spec(self, symbol: str) -> InstrumentSpec:
+    def spec(self, symbol: str, started_ts: float = 0.0) -> InstrumentSpec:
+        o = self.option
+        terms = OptionTerms(o.kind == "call", o.strike, started_ts + o.days_to_expiry * 86_400,
+                            o.settlement == "coin", o.iv) if o else None
         return InstrumentSpec(
             symbol=symbol, tick_size=self.tick_size, lot_size=self.lot_size,
             min_size=self.min_size or self.lot_size, min_notional=self.min_notional,
             contract_size=self.contract_size, inverse=self.inverse, base=self.base, quote=self.quote,
-            maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps,
+            maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps, option=terms,
         )
 
     def market(self) -> MarketParams:

@@ -31,7 +31,7 @@ def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -
     v = config.venue
     if isinstance(v, CcxtVenueConfig):
         return CcxtVenue.from_config(v, config.credentials, config.mode, store=store, clock=clock)
-    instruments = [SimInstrument(m.spec(s), m.market()) for s, m in v.markets.items()]
+    instruments = [SimInstrument(m.spec(s, clock()), m.market()) for s, m in v.markets.items()]
     return SimulatedVenue(instruments, seed=v.seed, store=store, speed=v.speed, clock=clock)
 
 

@@ -187,10 +187,8 @@ class InstrumentEngine:
     def mid(self) -> float | None:
         return float(self.book.mid) if self.book is not None and self.book.mid is not None else None
 
-    def coin_exposure(self) -> float:
-        """Signed exposure of the position in coins of the underlying, at the mid."""
-        mid = self.mid()
-        return float(self.spec.coin_exposure(self.position.size, Decimal(repr(mid)))) if mid else 0.0
+    def position_contracts(self) -> float:
+        return float(self.position.size)
 
     def realised_vol(self) -> float | None:
         """Annualised EWMA (λ 0.94) volatility of the sampled mids; ``None`` with under 3 samples."""

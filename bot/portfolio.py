@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+from bot.core.greeks import black76, implied_vol_black76
 from bot.core.options_book import OptionPosition, OptionsBook
 from bot.core.types import AccountView, GreeksView, InstrumentSpec, PeerView, PnlView
 from bot.log import get_logger
 from bot.venues.base import OptionGreeksUpdate
 
 SECONDS_PER_DAY = 86_400.0
+SECONDS_PER_YEAR = 365 * SECONDS_PER_DAY
 
 
 class Member(Protocol):
@@ -26,7 +28,7 @@ class Member(Protocol):
 
     def mid(self) -> float | None: ...
 
-    def coin_exposure(self) -> float: ...
+    def position_contracts(self) -> float: ...
 
     def realised_vol(self) -> float | None: ...
 
@@ -66,22 +68,56 @@ class Portfolio:
         return AccountView(equity, self._peak, self._day_start)
 
     def greeks(self, member: Member, now: float) -> GreeksView:
-        """Greeks on ``member``'s underlying from the options book and every *other* instrument."""
+        """Greeks on ``member``'s underlying from the options book and every *other* instrument,
+        plus those of one contract of ``member``."""
         spec = member.spec
-        mid = member.mid()
-        if not mid or not math.isfinite(mid):
+        forward = self._underlying_price(member)
+        if forward is None:
             return GreeksView()
-        book = self.options.greeks(spec.base, mid, now)
-        others = sum(m.coin_exposure() for m in self.members.values()
-                     if m.symbol != member.symbol and m.spec.base == spec.base)
-        one_contract = float(spec.contract_size) / mid if spec.inverse else float(spec.contract_size)
+        book = self.options.greeks(spec.base, forward, now)
+        delta, gamma, vega, theta = book.delta_coin, book.gamma_coin, book.vega_usd_per_vol_point, book.theta_usd_per_day
+        for m in self.members.values():
+            if m.symbol != member.symbol and m.spec.base == spec.base:
+                unit = self._unit_greeks(m, forward, now)
+                size = m.position_contracts()
+                delta, gamma, vega, theta = (delta + size * unit[0], gamma + size * unit[1], vega + size * unit[2],
+                                             theta + size * unit[3])
+        own = self._unit_greeks(member, forward, now)
         return GreeksView(
-            delta_coin=book.delta_coin + others + self._collateral.get(spec.base, 0.0),
-            gamma_coin=book.gamma_coin,
-            vega_usd_per_vol_point=book.vega_usd_per_vol_point,
-            theta_usd_per_day=book.theta_usd_per_day,
-            instrument_delta_coin=one_contract,
+            delta_coin=delta + self._collateral.get(spec.base, 0.0), gamma_coin=gamma,
+            vega_usd_per_vol_point=vega, theta_usd_per_day=theta,
+            instrument_delta_coin=own[0], instrument_vega_usd_per_vol_point=own[2],
         )
+
+    def _underlying_price(self, member: Member) -> float | None:
+        """The underlying's price (USD per coin): ``member``'s own mid unless it is an option,
+        else the mid of another non-option instrument on the same base; ``None`` if none has one."""
+        for m in (member, *self.members.values()):
+            mid = m.mid()
+            if m.spec.base == member.spec.base and m.spec.option is None and mid and math.isfinite(mid):
+                return mid
+        return None
+
+    def _unit_greeks(self, member: Member, forward: float, now: float) -> tuple[float, float, float, float]:
+        """Delta (coins), gamma (coins per USD), vega (USD per vol point) and theta (USD per day)
+        of one contract of ``member``. Options are valued with Black-76 at the vol implied by
+        their own mid (their fallback IV until there is one)."""
+        spec = member.spec
+        size = float(spec.contract_size)
+        terms = spec.option
+        if terms is None:
+            mid = member.mid() or forward
+            return (size / mid if spec.inverse else size), 0.0, 0.0, 0.0
+        t = (terms.expiry_ts - now) / SECONDS_PER_YEAR
+        vol = terms.fallback_iv
+        mid = member.mid()
+        if mid and t > 0:
+            price_usd = mid * forward if terms.coin_settled else mid
+            implied = float(implied_vol_black76(price_usd, forward, terms.strike, t, is_call=terms.is_call).vol)
+            vol = implied if math.isfinite(implied) and implied > 0 else vol
+        g = black76(forward, terms.strike, t, vol, is_call=terms.is_call)
+        delta = float(g.delta) - (float(g.price) / forward if terms.coin_settled else 0.0)
+        return size * delta, size * float(g.gamma), size * float(g.vega_per_point), size * float(g.theta_per_day)
 
     def peers(self, member: Member) -> tuple[PeerView, ...]:
         return tuple(PeerView(m.symbol, m.mid() or 0.0, m.realised_vol())

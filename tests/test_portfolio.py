@@ -26,15 +26,15 @@ class FakeMember:
     symbol: str
     spec: InstrumentSpec
     mid_value: float | None = 50_000.0
-    exposure: float = 0.0
+    position: float = 0.0
     vol: float | None = None
     pnl: PnlView = field(default_factory=PnlView)
 
     def mid(self) -> float | None:
         return self.mid_value
 
-    def coin_exposure(self) -> float:
-        return self.exposure
+    def position_contracts(self) -> float:
+        return self.position
 
     def realised_vol(self) -> float | None:
         return self.vol
@@ -113,10 +113,10 @@ OPTIONS = [
 
 
 def test_greeks_exclude_the_asker_and_other_bases_but_include_the_options_book() -> None:
-    perp = member("BTC-PERP", contract_size="0.001", exposure=0.5, mid_value=50_000.0)
-    inv = member("BTC-INV", contract_size="10", inverse=True, exposure=-0.2, mid_value=50_010.0)
-    fut = member("BTC-FUT", exposure=0.1)
-    eth = member("ETH-PERP", base="ETH", exposure=3.0, mid_value=3_000.0)
+    perp = member("BTC-PERP", contract_size="0.001", position=500.0, mid_value=50_000.0)  # 0.5 BTC
+    inv = member("BTC-INV", contract_size="10", inverse=True, position=-1000.2, mid_value=50_010.0)  # -0.2 BTC
+    fut = member("BTC-FUT", position=0.1)
+    eth = member("ETH-PERP", base="ETH", position=3.0, mid_value=3_000.0)
     p = Portfolio(10_000.0, OPTIONS)
     for m in (perp, inv, fut, eth):
         p.add(m)
@@ -135,7 +135,7 @@ def test_greeks_exclude_the_asker_and_other_bases_but_include_the_options_book()
 
 
 def test_greeks_without_options_are_the_other_members_exposure() -> None:
-    a, b = member("A", exposure=1.5), member("B", exposure=-0.25)
+    a, b = member("A", position=1.5), member("B", position=-0.25)
     p = Portfolio(0.0, [])
     p.add(a)
     p.add(b)
@@ -154,9 +154,9 @@ def test_instrument_delta_of_one_contract() -> None:
     assert p.greeks(linear, NOW).instrument_vega_usd_per_vol_point == 0.0
 
 
-def test_no_mid_gives_the_default_view() -> None:
+def test_no_mid_on_the_underlying_gives_the_default_view() -> None:
     a = member("A", mid_value=None)
-    other = member("B", exposure=2.0)
+    other = member("B", position=2.0, mid_value=None)
     p = Portfolio(0.0, OPTIONS)
     p.add(a)
     p.add(other)

@@ -38,6 +38,19 @@ class Side(str, enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class OptionTerms:
+    """An option instrument's terms: ``strike`` in USD, ``expiry_ts`` in seconds since the epoch;
+    ``coin_settled`` options are quoted in coins (Deribit), others in USD; ``fallback_iv`` (a
+    fraction) values it until its own market price gives an implied vol."""
+
+    is_call: bool
+    strike: float
+    expiry_ts: float
+    coin_settled: bool = False
+    fallback_iv: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
 class InstrumentSpec:
     """What the venue says about an instrument.
 
@@ -57,6 +70,8 @@ class InstrumentSpec:
     quote: str = "USD"
     maker_fee_bps: Decimal = ZERO
     taker_fee_bps: Decimal = ZERO
+    option: OptionTerms | None = None
+    """Set for options: one contract is ``contract_size`` coins of underlying ``base``."""
 
     @property
     def settle(self) -> str:
