@@ -15,5 +15,5 @@ MINE = ["volatility_target", "inverse_variance", "delta_neutral", "gamma_scalp",
 @pytest.mark.parametrize("name", MINE)
 def test_example_config_validates(name: str) -> None:
     config = load_config(EXAMPLES / f"{name}.yaml")
-    assert {i.policy.type for i in config.instruments} == {name}
+    assert name in {i.policy.type for i in config.instruments}
     assert config.redis.prefix == f"scalebot:example:{name}"
