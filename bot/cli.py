@@ -18,6 +18,7 @@ from bot.config import Config, load_config
 from bot.daemon import Daemon
 from bot.errors import ConfigError, ExitCode, ScalebotError
 from bot.log import configure, get_logger, register_secrets
+from bot.metrics import Metrics
 from bot.state.store import RedisStore
 
 DEFAULT_CONFIG_ENV = "SCALEBOT_CONFIG"
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="show targets, positions, orders and kill switches from Redis")
     _config_arg(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    health = sub.add_parser("health", help="exit 0 if the daemon's heartbeat is fresh, 5 if not (for probes)")
+    _config_arg(health)
+    health.add_argument("--max-age-s", type=float, default=10.0, help="oldest acceptable heartbeat (default 10)")
 
     for name, verb in (("kill", "engage"), ("resume", "lift")):
         cmd = sub.add_parser(name, parents=[common], help=f"{verb} the kill switch (global unless --instrument)")
@@ -78,12 +83,18 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     config = load_config(args.config)
     if config.credentials is not None:
         register_secrets(s.get_secret_value() for s in (config.credentials.api_key, config.credentials.secret))
-    configure(getattr(args, "log_format", None) or config.logging.format, config.logging.level)
+    metrics = Metrics() if args.command == "run" and config.metrics.enabled else None
+    configure(getattr(args, "log_format", None) or config.logging.format, config.logging.level,
+              extra=[metrics.processor] if metrics else ())
     if args.command == "run":
         _check_mode(config, args.live)
-        return uvloop.run(_run(config))
+        if metrics is not None:
+            metrics.serve(config.metrics.port, config.metrics.host)
+        return uvloop.run(_run(config, args.config, metrics))
     if args.command == "status":
         return uvloop.run(_status(config, args.json))
+    if args.command == "health":
+        return uvloop.run(_health(config, args.max_age_s))
     scope = args.instrument or (f"account:{args.account}" if args.account else "global")
     action = "flatten" if getattr(args, "flatten", False) else "cancel"
     return uvloop.run(_kill_command(config, args.command, scope, args.reason, action))
@@ -96,12 +107,14 @@ def _check_mode(config: Config, live_flag: bool) -> None:
         raise ConfigError(f"--live given but the config's mode is {config.mode!r}; set mode: live to trade live")
 
 
-async def _run(config: Config) -> ExitCode:
+async def _run(config: Config, path: str, metrics: Metrics | None) -> ExitCode:
     stop = asyncio.Event()
+    daemon = Daemon(config, metrics=metrics)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    return await Daemon(config).run(stop)
+    loop.add_signal_handler(signal.SIGHUP, daemon.reload, path)
+    return await daemon.run(stop)
 
 
 async def _status(config: Config, as_json: bool) -> ExitCode:
@@ -112,6 +125,20 @@ async def _status(config: Config, as_json: bool) -> ExitCode:
     finally:
         await store.close()
     print(json.dumps(status, indent=2) if as_json else _format_status(status))
+    return ExitCode.OK
+
+
+async def _health(config: Config, max_age_s: float) -> ExitCode:
+    store = RedisStore(config.redis_url, config.redis.prefix)
+    try:
+        await store.ping()
+        age = await store.heartbeat_age(time.time())
+    finally:
+        await store.close()
+    if age is None or age > max_age_s:
+        print(f"unhealthy: heartbeat age {'none' if age is None else f'{age:.1f}s'} (limit {max_age_s}s)")
+        return ExitCode.UNHEALTHY
+    print(f"healthy: heartbeat age {age:.1f}s")
     return ExitCode.OK
 
 

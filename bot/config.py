@@ -215,11 +215,20 @@ class GuardsConfig(Model):
 
 
 class EngineConfig(Model):
+    instance_id: str | None = Field(default=None, description="this process's name in leases; default host-pid")
+    lease_ms: int = Field(default=3000, ge=300, description="instrument lease; a dead owner's lapse after this")
     account: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$", description="kill switch scope account:NAME")
     guards: GuardsConfig = GuardsConfig()
     order_rate_per_s: float = Field(default=10.0, gt=0, description="order actions per second per venue")
     heartbeat_ms: int = Field(default=1000, gt=0)
+    summary_interval_s: float = Field(default=60.0, gt=0, description="period of the per-instrument summary event")
     kill_poll_ms: int = Field(default=500, gt=0, description="kill switch polling, a backup to pub/sub")
+
+
+class MetricsConfig(Model):
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", description="bind address of the /metrics endpoint")
+    port: int = Field(default=9108, ge=1, le=65535)
 
 
 class LoggingConfig(Model):
@@ -236,6 +245,7 @@ class Config(Model):
     instruments: list[InstrumentConfig] = Field(min_length=1)
     engine: EngineConfig = EngineConfig()
     logging: LoggingConfig = LoggingConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from typing import Awaitable, Callable
 
 from asyncio_throttle import Throttler
 
-from bot.config import Config
+from bot.config import Config, load_config
 from bot.core.types import Book, FactorsUpdate, OrderUpdate
 from bot.engine import InstrumentEngine
-from bot.errors import ExitCode, VenueUnavailable
+from bot.errors import ConfigError, ExitCode, VenueUnavailable
 from bot.log import get_logger
+from bot.metrics import Metrics
 from bot.portfolio import Portfolio
 from bot.reconcile import catch_up_fills, reconcile
 from bot.state.base import KillSwitch
@@ -36,13 +39,15 @@ def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -
 
 
 class Daemon:
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time):
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time, metrics: Metrics | None = None):
         self.config = config
+        self._metrics = metrics
         self._clock = clock
         self._log = get_logger()
         self.store = RedisStore(config.redis_url, config.redis.prefix)
         self.venue: Venue = build_venue(config, self.store, clock)
         self.engines: dict[str, InstrumentEngine] = {}
+        self.instance = config.engine.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> ExitCode:
         """Run until ``stop`` is set; returns the exit code."""
@@ -60,28 +65,26 @@ class Daemon:
             raise VenueUnavailable(f"cannot connect to venue {self.venue.name}: {exc}") from None
         try:
             for inst in self.config.instruments:
-                engine = InstrumentEngine(
+                self.engines[inst.symbol] = InstrumentEngine(
                     spec=await self.venue.instrument(inst.symbol), policy=inst.policy,
                     execution=inst.execution.params(), limits=inst.risk.limits(),
                     sample_interval_s=inst.sample_interval_ms / 1000, venue=self.venue, store=self.store,
                     throttler=throttler, clock=self._clock, portfolio=portfolio, account_limits=book.limits(),
                     modifiers=inst.modifiers, guards=inst.risk.guards(self.config.engine.guards),
                     account=self.config.engine.account, kill_action=self.config.engine.guards.kill_action,
+                    metrics=self._metrics,
                 )
-                self.engines[inst.symbol] = engine
-                await reconcile(engine, self.venue, self.store)
-                engine.set_kill(await self.store.kill_switch(engine.scopes))
-                engine.on_book(await self.venue.fetch_book(inst.symbol))
             await self.store.register_instruments(symbols)
             self._log.info("daemon.started", mode=self.config.mode, venue=self.venue.name, instruments=symbols,
-                           prefix=self.config.redis.prefix)
+                           prefix=self.config.redis.prefix, instance=self.instance)
             return await self._supervise(stop)
         finally:
             await self._shutdown()
 
     async def _supervise(self, stop: asyncio.Event) -> ExitCode:
-        jobs: list[Awaitable[None]] = [self._dispatch(), self._watch_kills_pubsub(), self._poll_kills(), self._heartbeat()]
-        jobs += [e.run() for e in self.engines.values()]
+        jobs: list[Awaitable[None]] = [self._dispatch(), self._watch_kills_pubsub(), self._poll_kills(), self._heartbeat(),
+                                       self._summaries()]
+        jobs += [self._own(e) for e in self.engines.values()]
         tasks = [asyncio.create_task(j) for j in jobs]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
@@ -94,9 +97,59 @@ class Daemon:
             self._log.error("daemon.crashed", error=f"{type(exc).__name__}: {exc}")
         return ExitCode.INTERNAL if failed else ExitCode.OK
 
+    async def _own(self, engine: InstrumentEngine) -> None:
+        """Work ``engine``'s instrument only while this instance holds its lease: acquire it (or
+        wait for it), reconcile, trade, renew every third of the lease; on losing it, stop at
+        once (its new owner reconciles; our writes are fenced off anyway)."""
+        ttl_ms = self.config.engine.lease_ms
+        renew_s = ttl_ms / 3000
+        symbol = engine.symbol
+        waiting_logged = False
+        while True:
+            token = await self._try(self.store.acquire_lease(symbol, self.instance, ttl_ms))
+            if not token:
+                if not waiting_logged:
+                    self._log.info("lease.waiting", instrument=symbol, owner=await self._try(self.store.lease_owner(symbol)))
+                    waiting_logged = True
+                await asyncio.sleep(renew_s)
+                continue
+            self._log.info("lease.acquired", instrument=symbol, token=token, instance=self.instance)
+            await reconcile(engine, self.venue, self.store)
+            engine.set_kill(await self.store.kill_switch(engine.scopes))
+            engine.on_book(await self.venue.fetch_book(symbol))
+            engine.owned = True
+            runner = asyncio.create_task(engine.run())
+            try:
+                last_renewed = self._clock()
+                while not runner.done():
+                    await asyncio.sleep(renew_s)
+                    renewed = await self._try(self.store.renew_lease(symbol, self.instance, ttl_ms))
+                    if renewed:
+                        last_renewed = self._clock()
+                    elif renewed is False or self._clock() - last_renewed > ttl_ms / 1000:
+                        self._log.error("lease.lost", instrument=symbol, token=token)
+                        break
+                if runner.done():
+                    runner.result()  # an engine crash ends the daemon
+            finally:
+                engine.owned = False
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
+            waiting_logged = False
+
+    async def _try(self, call: Awaitable[object]) -> object | None:
+        """``call``'s result, or ``None`` (logged) when Redis does not answer."""
+        try:
+            return await call
+        except Exception as exc:
+            self._log.error("redis.unavailable", during="lease", error=type(exc).__name__)
+            return None
+
     async def _shutdown(self) -> None:
         """Cancel every working order (ours one by one, then anything left), save, disconnect."""
         for symbol, engine in self.engines.items():
+            if not engine.owned and engine.position.size == 0 and not engine.orders:
+                continue  # never ours this run: its owner looks after it
             with contextlib.suppress(Exception):
                 await engine.cancel_all("shutdown")
             try:
@@ -105,8 +158,10 @@ class Daemon:
                 await catch_up_fills(engine, self.venue)  # fills still in flight when we stopped
             except Exception as exc:
                 self._log.error("daemon.cancel_all_failed", instrument=symbol, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await self.store.release_lease(symbol, self.instance)
         with contextlib.suppress(Exception):
-            await self.store.heartbeat(list(self.engines), self._clock(), self.config.mode)
+            await self.store.heartbeat(self._owned(), self._clock(), self.config.mode)
         await self.venue.close()
         self._log.info("daemon.stopped", positions={s: str(e.position.size) for s, e in self.engines.items()},
                        working_orders=sum(len(e.live_orders()) for e in self.engines.values()))
@@ -118,7 +173,7 @@ class Daemon:
                 self.portfolio.on_venue_greeks(event)
                 continue
             engine = self.engines.get(event.symbol)
-            if engine is None:
+            if engine is None or not engine.owned:
                 continue
             if isinstance(event, Book):
                 engine.on_book(event)
@@ -129,7 +184,8 @@ class Daemon:
 
     async def _refresh_kills(self) -> None:
         for engine in self.engines.values():
-            engine.set_kill(await self.store.kill_switch(engine.scopes))
+            if engine.owned:
+                engine.set_kill(await self.store.kill_switch(engine.scopes))
 
     async def _watch_kills_pubsub(self) -> None:
         while True:
@@ -171,10 +227,43 @@ class Daemon:
                         engine.set_kill(local)
             await asyncio.sleep(self.config.engine.kill_poll_ms / 1000)
 
+    def reload(self, path: str) -> None:
+        """SIGHUP: validate the file again and apply per-instrument settings (policy, modifiers,
+        execution, risk, guards); an invalid file changes nothing. Redis, venue and the set of
+        instruments need a restart."""
+        try:
+            new = load_config(path)
+        except ConfigError as exc:
+            self._log.error("config.reload_failed", path=path, errors=str(exc).splitlines()[1:] or [str(exc)])
+            return
+        old_symbols = {i.symbol for i in self.config.instruments}
+        new_symbols = {i.symbol for i in new.instruments}
+        for inst in new.instruments:
+            engine = self.engines.get(inst.symbol)
+            if engine is not None:
+                engine.reconfigure(policy=inst.policy, modifiers=inst.modifiers, execution=inst.execution.params(),
+                                   limits=inst.risk.limits(), guards=inst.risk.guards(new.engine.guards))
+        needs_restart = sorted(k for k in ("redis", "venue", "mode", "credentials", "portfolio")
+                               if getattr(new, k) != getattr(self.config, k))
+        if new_symbols != old_symbols:
+            needs_restart.append("instruments (added or removed)")
+        self._log.info("config.reloaded", path=path, instruments=sorted(new_symbols & old_symbols),
+                       ignored_until_restart=needs_restart)
+
+    async def _summaries(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.engine.summary_interval_s)
+            for engine in self.engines.values():
+                if engine.owned:
+                    self._log.info("summary", **engine.summary())
+
+    def _owned(self) -> list[str]:
+        return [symbol for symbol, engine in self.engines.items() if engine.owned]
+
     async def _heartbeat(self) -> None:
         while True:
             try:
-                await self.store.heartbeat(list(self.engines), self._clock(), self.config.mode)
+                await self.store.heartbeat(self._owned(), self._clock(), self.config.mode)
             except Exception as exc:
                 self._log.error("redis.unavailable", during="heartbeat", error=type(exc).__name__)
             await asyncio.sleep(self.config.engine.heartbeat_ms / 1000)

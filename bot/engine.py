@@ -11,6 +11,7 @@ always do).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from dataclasses import replace
 from decimal import Decimal
@@ -33,6 +34,7 @@ from bot.core.types import (
     ZERO, Book, FactorsUpdate, Fill, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
 )
 from bot.log import get_logger
+from bot.metrics import Metrics
 from bot.portfolio import Portfolio
 from bot.state.base import KillSwitch, PositionRecord, Store, kill_scopes
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
@@ -66,6 +68,7 @@ class InstrumentEngine:
         kill_action: str = "cancel",
         flatten_urgency: Urgency = Urgency(escalate_after_s=5.0, step_every_s=2.0, deadline_s=60.0),
         modifiers: Sequence[ModifierConfig] = (),
+        metrics: Metrics | None = None,
     ):
         self.spec = spec
         self.symbol = spec.symbol
@@ -105,6 +108,12 @@ class InstrumentEngine:
         self._dust_logged_for: Decimal | None = None
         self._started_ts = clock()
         self._wake = asyncio.Event()
+        self.owned = False
+        """True while this instance holds the instrument's lease (the daemon sets it)."""
+        self._metrics = metrics
+        self._placed_size = ZERO
+        self._filled_size = ZERO
+        self._actions = 0
 
     # inputs ---------------------------------------------------------------------------------
     def on_book(self, book: Book) -> None:
@@ -152,6 +161,7 @@ class InstrumentEngine:
         p = self.position
         self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
                                        pnl.apply_fill(p.pnl, p.size, fill, self.spec))
+        self._filled_size += fill.size
         try:
             await self._store.record_fill(fill, self.position)
         except Exception as exc:
@@ -213,7 +223,30 @@ class InstrumentEngine:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            started = time.perf_counter()
             await self.decide()
+            if self._metrics is not None:
+                self._metrics.decision_seconds.labels(self.symbol).observe(time.perf_counter() - started)
+
+    def reconfigure(self, *, policy: PolicyParams, modifiers: Sequence[ModifierConfig], execution: ExecutionParams,
+                    limits: RiskLimits, guards: GuardLimits) -> None:
+        """New settings from a reloaded config; they apply from the next decision."""
+        self._policy, self._modifiers, self._execution = policy, tuple(modifiers), execution
+        self._limits, self._guards = limits, guards
+        self._wake.set()
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers of the periodic ``summary`` event (sizes in contracts, money in USD)."""
+        view = self.pnl_view()
+        return dict(
+            instrument=self.symbol, target=self.target, position=self.position.size,
+            working_orders=len(self.live_orders()), working=working_quantity(self.live_orders()),
+            realized_pnl_usd=round(view.realized_pnl_usd, 2), unrealized_pnl_usd=round(view.unrealized_pnl_usd, 2),
+            fees_usd=round(view.fees_usd, 4), order_actions=self._actions, placed=self._placed_size,
+            filled=self._filled_size,
+            fill_ratio=float(self._filled_size / self._placed_size) if self._placed_size else None,
+            kill_switch=self.kill.scope if self.kill else None,
+        )
 
     async def decide(self) -> None:
         now = self._clock()
@@ -301,6 +334,7 @@ class InstrumentEngine:
 
     # order actions ------------------------------------------------------------------------------
     async def _execute(self, action: Action) -> None:
+        self._actions += 1
         if isinstance(action, Cancel):
             await self.cancel(action.client_order_id, action.reason)
         elif isinstance(action, Place):
@@ -372,6 +406,7 @@ class InstrumentEngine:
             await self._resolve_unknown(cid, exc)
             return
         self._guard_state = after_accept(self._guard_state)
+        self._placed_size += action.size
         if not crossing:
             self._back_off_ticks = 0
         self._log.info("order.placed", client_order_id=cid, side=action.side.value, price=action.price,

@@ -13,6 +13,7 @@ class ExitCode(enum.IntEnum):
     CONFIG = 2
     REDIS_UNAVAILABLE = 3
     VENUE = 4
+    UNHEALTHY = 5
 
 
 class ScalebotError(Exception):

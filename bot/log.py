@@ -43,8 +43,9 @@ def _decimals_as_text(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
-    """Set up structlog for the process; ``fmt`` is ``auto``, ``json`` or ``console``."""
+def configure(fmt: str = "auto", level: str = "info", stream: Any = None, extra: Iterable[Any] = ()) -> None:
+    """Set up structlog for the process; ``fmt`` is ``auto``, ``json`` or ``console``;
+    ``extra`` processors (e.g. metrics) see every event before it is rendered."""
     stream = stream or sys.stdout
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
     renderer: Any = (
@@ -57,6 +58,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *extra,
             _decimals_as_text,
             _redact,
             renderer,

@@ -1,4 +1,5 @@
-"""The Redis key layout. Every key starts with the configured prefix; ``{sym}`` is the symbol.
+"""The Redis key layout. Every key starts with the configured prefix; ``{sym}`` is the symbol,
+written with its braces (a Redis Cluster hash tag).
 
 ==============================  =========  ======================================================
 key                             type       holds
@@ -12,6 +13,9 @@ key                             type       holds
 ``P:i:{sym}:fill_ids``          set        trade ids already applied (dedup)
 ``P:i:{sym}:seq``               counter    client order id sequence
 ``P:i:{sym}:heartbeat``         string     time (s) of the instrument's last heartbeat
+``P:i:{sym}:lease``             string     ``owner|token`` of the instance working it (PX expiry)
+``P:i:{sym}:lease_seq``         counter    fencing token sequence
+``P:i:{sym}:fence``             string     the current fencing token; writes with another fail
 ``P:heartbeat``                 hash       daemon heartbeat: ts, pid, mode
 ``P:kill:global``, ``P:kill:{sym}``  hash  engaged kill switch: reason, by, ts (absent = lifted)
 ``P:kill:events``               channel    pub/sub notice of every kill switch change
@@ -36,7 +40,18 @@ class Keys:
         self.sim_state = f"{prefix}:sim:state"
 
     def _i(self, symbol: str, name: str) -> str:
-        return f"{self.prefix}:i:{symbol}:{name}"
+        """``{symbol}`` is a Redis Cluster hash tag: an instrument's keys share one slot, so the
+        fenced writes that touch several of them stay atomic on a cluster too."""
+        return f"{self.prefix}:i:{{{symbol}}}:{name}"
+
+    def lease(self, symbol: str) -> str:
+        return self._i(symbol, "lease")
+
+    def lease_seq(self, symbol: str) -> str:
+        return self._i(symbol, "lease_seq")
+
+    def fence(self, symbol: str) -> str:
+        return self._i(symbol, "fence")
 
     def target(self, symbol: str) -> str:
         return self._i(symbol, "target")

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, AsyncIterator
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from bot.core.codec import decode, encode
 from bot.core.pnl import PnlBook
@@ -25,6 +25,43 @@ from bot.state.base import KillSwitch, PositionRecord
 from bot.state.keys import Keys, redact_url
 
 START_HINT = "start one with `redis-server --daemonize yes`, or point SCALEBOT_REDIS_URL (or redis.url) at one"
+
+
+_FENCED_WRITE = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED stale lease token')
+end
+for _, op in ipairs(cjson.decode(ARGV[2])) do
+  local args = {op[1], KEYS[op[2]]}
+  for i = 3, #op do args[#args + 1] = op[i] end
+  redis.call(unpack(args))
+end
+return 1
+"""
+"""KEYS[1] the fence (current token); ARGV[1] our token ('' = no lease in use), ARGV[2] the
+operations as JSON [[command, key index, args...], ...]: all or nothing, only for the owner."""
+
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. token, 'PX', ARGV[2])
+redis.call('SET', KEYS[3], token)
+return token
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Fenced(ScalebotError):
+    """A write by an instance whose lease on the instrument is no longer current: refused."""
 
 
 class StoreUnavailable(ScalebotError):
@@ -42,6 +79,11 @@ class RedisStore:
         self.url = url
         self.keys = Keys(prefix)
         self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
+        self._tokens: dict[str, str] = {}
+        self._fenced = self._redis.register_script(_FENCED_WRITE)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._renew = self._redis.register_script(_RENEW)
+        self._release = self._redis.register_script(_RELEASE)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -61,14 +103,18 @@ class RedisStore:
         return sorted(await self._redis.smembers(self.keys.instruments))
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
-        await self._redis.hset(self.keys.target(symbol), mapping={
-            "target": str(decision.target), "unit": decision.unit, "policy": policy,
-            "rationale": decision.rationale, "ts": repr(ts),
-        })
+        fields = {"target": str(decision.target), "unit": decision.unit, "policy": policy,
+                  "rationale": decision.rationale, "ts": repr(ts)}
+        await self._write(symbol, [("HSET", self.keys.target(symbol), *_flat(fields))])
 
     async def load_target(self, symbol: str) -> Decimal | None:
         value = await self._redis.hget(self.keys.target(symbol), "target")
         return Decimal(value) if value is not None else None
+
+    async def heartbeat_age(self, now: float) -> float | None:
+        """Seconds since the daemon's last heartbeat (``None`` if it never beat)."""
+        ts = await self._redis.hget(self.keys.heartbeat, "ts")
+        return now - float(ts) if ts is not None else None
 
     async def heartbeat(self, symbols: list[str], ts: float, mode: str) -> None:
         pipe = self._redis.pipeline(transaction=False)
@@ -88,13 +134,11 @@ class RedisStore:
         leaves the working set."""
         key = self.keys.orders(order.symbol)
         record = json.dumps(encode(order))
-        pipe = self._redis.pipeline(transaction=True)
-        if order.status.is_live:
-            pipe.hset(key, order.client_order_id, record)
-        else:
-            pipe.hdel(key, order.client_order_id)
-        pipe.xadd(self.keys.journal(order.symbol), {"order": record}, maxlen=JOURNAL_MAXLEN, approximate=True)
-        await pipe.execute()
+        working = ("HSET", key, order.client_order_id, record) if order.status.is_live else \
+            ("HDEL", key, order.client_order_id)
+        journal = ("XADD", self.keys.journal(order.symbol), "MAXLEN", "~", JOURNAL_MAXLEN, "*",
+                   "order", record, "token", self._tokens.get(order.symbol, ""))
+        await self._write(order.symbol, [working, journal])
 
     async def journal(self, symbol: str, count: int = 1000) -> list[Order]:
         """The journal's most recent entries for ``symbol``, oldest first."""
@@ -118,14 +162,54 @@ class RedisStore:
 
     async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
         """Append ``fill`` to the fills stream and store the position it produced, atomically."""
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.sadd(self.keys.fill_ids(fill.symbol), fill.trade_id)
-        pipe.xadd(self.keys.fills(fill.symbol), {"fill": json.dumps(encode(fill))}, maxlen=100_000, approximate=True)
-        pipe.hset(self.keys.position(fill.symbol), mapping=_position_fields(position))
-        await pipe.execute()
+        symbol = fill.symbol
+        await self._write(symbol, [
+            ("SADD", self.keys.fill_ids(symbol), fill.trade_id),
+            ("XADD", self.keys.fills(symbol), "MAXLEN", "~", 100_000, "*", "fill", json.dumps(encode(fill))),
+            ("HSET", self.keys.position(symbol), *_flat(_position_fields(position))),
+        ])
 
     async def save_position(self, symbol: str, position: PositionRecord) -> None:
-        await self._redis.hset(self.keys.position(symbol), mapping=_position_fields(position))
+        await self._write(symbol, [("HSET", self.keys.position(symbol), *_flat(_position_fields(position)))])
+
+    # ownership: leases and fencing -----------------------------------------------------------
+    async def _write(self, symbol: str, ops: list[tuple[Any, ...]]) -> None:
+        """Run ``ops`` (command, key, args…) atomically, refused with :class:`Fenced` when this
+        process holds a lease token for ``symbol`` that is no longer the current one."""
+        keys = [self.keys.fence(symbol)]
+        encoded = []
+        for command, key, *args in ops:
+            if key not in keys:
+                keys.append(key)
+            encoded.append([command, keys.index(key) + 1, *(str(a) for a in args)])
+        try:
+            await self._fenced(keys=keys, args=[self._tokens.get(symbol, ""), json.dumps(encoded)])
+        except ResponseError as exc:
+            if "FENCED" in str(exc):
+                raise Fenced(f"{symbol}: lease token {self._tokens.get(symbol)} is stale; another instance owns it")
+            raise
+
+    async def acquire_lease(self, symbol: str, owner: str, ttl_ms: int) -> int | None:
+        """Own ``symbol`` for ``ttl_ms`` if nobody does; returns the new fencing token (which
+        every later write of this process carries) or ``None`` if another owner holds it."""
+        token = await self._acquire(keys=[self.keys.lease(symbol), self.keys.lease_seq(symbol),
+                                          self.keys.fence(symbol)], args=[owner, ttl_ms])
+        if token is None:
+            return None
+        self._tokens[symbol] = str(token)
+        return int(token)
+
+    async def renew_lease(self, symbol: str, owner: str, ttl_ms: int) -> bool:
+        """Extend our lease; False when it was lost (expired and taken, or never ours)."""
+        value = f"{owner}|{self._tokens.get(symbol, '')}"
+        return bool(await self._renew(keys=[self.keys.lease(symbol)], args=[value, ttl_ms]))
+
+    async def release_lease(self, symbol: str, owner: str) -> None:
+        value = f"{owner}|{self._tokens.pop(symbol, '')}"
+        await self._release(keys=[self.keys.lease(symbol)], args=[value])
+
+    async def lease_owner(self, symbol: str) -> str | None:
+        return await self._redis.get(self.keys.lease(symbol))
 
     async def last_fill(self, symbol: str) -> Fill | None:
         entries = await self._redis.xrevrange(self.keys.fills(symbol), count=1)
@@ -240,3 +324,7 @@ class RedisStore:
 def _position_fields(position: PositionRecord) -> dict[str, str]:
     return {"size": str(position.size), "last_fill_ts": repr(position.last_fill_ts), "fees": str(position.fees),
             "pnl": json.dumps(encode(position.pnl))}
+
+
+def _flat(fields: dict[str, str]) -> list[str]:
+    return [item for pair in fields.items() for item in pair]
