@@ -11,10 +11,11 @@ import signal
 import sys
 import time
 from typing import Any, Sequence
+from urllib.parse import urlsplit
 
 import uvloop
 
-from bot.config import Config, load_config
+from bot.config import Config, exposed_secrets, load_config
 from bot.daemon import Daemon
 from bot.errors import ConfigError, ExitCode, ScalebotError
 from bot.log import configure, get_logger, register_secrets
@@ -81,11 +82,18 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         print(f"{args.file}: ok ({config.mode} mode, {len(config.instruments)} instrument(s))")
         return ExitCode.OK
     config = load_config(args.config)
+    secrets = [urlsplit(config.redis_url).password or ""]
     if config.credentials is not None:
-        register_secrets(s.get_secret_value() for s in (config.credentials.api_key, config.credentials.secret))
+        secrets += [s.get_secret_value() for s in (config.credentials.api_key, config.credentials.secret,
+                                                   config.credentials.password) if s is not None]
+    register_secrets(secrets)
     metrics = Metrics() if args.command == "run" and config.metrics.enabled else None
     configure(getattr(args, "log_format", None) or config.logging.format, config.logging.level,
               extra=[metrics.processor] if metrics else ())
+    exposed = exposed_secrets(args.config)
+    if exposed:
+        get_logger().warning("config.secrets_readable_by_others", path=args.config, keys=exposed,
+                             fix=f"chmod 600 {args.config}, or use ${{ENV_VAR}} / ${{file:/path}} references")
     if args.command == "run":
         _check_mode(config, args.live)
         if metrics is not None:

@@ -28,7 +28,8 @@ from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.simulated.market import MarketParams
 
 REDIS_URL_ENV = "SCALEBOT_REDIS_URL"
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<env>[A-Za-z_][A-Za-z0-9_]*))\}")
+"""``${ENV_VAR}`` takes an environment variable, ``${file:/path}`` a file's content (stripped)."""
 
 
 class Model(BaseModel):
@@ -293,6 +294,35 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError("\n".join([f"{path}: invalid configuration", *(_describe(e) for e in exc.errors())])) from None
 
 
+def exposed_secrets(path: str | Path) -> list[str]:
+    """Key paths of secrets written literally in a config file that others may read (group or
+    world permissions): put them in the environment or a file (``${file:/path}``) instead."""
+    path = Path(path)
+    if path.stat().st_mode & 0o077 == 0:
+        return []
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                key = f"{where}.{k}" if where else str(k)
+                literal = isinstance(v, str) and v and not _ENV_REF.fullmatch(v.strip())
+                if k in _SECRET_KEYS and literal:
+                    found.append(key)
+                elif k == "url" and isinstance(v, str) and "@" in v and not _ENV_REF.search(v):
+                    found.append(key)
+                walk(v, key)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{where}[{i}]")
+
+    try:
+        walk(yaml.safe_load(path.read_text()), "")
+    except (OSError, yaml.YAMLError):
+        return []
+    return found
+
+
 def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
     if isinstance(value, dict):
         return {k: _resolve_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
@@ -300,7 +330,13 @@ def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
         return [_resolve_env(v, f"{path}[{i}]", problems) for i, v in enumerate(value)]
     if isinstance(value, str):
         def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
+            if match.group("file"):
+                try:
+                    return Path(match.group("file")).read_text().strip()
+                except OSError as exc:
+                    problems.append(f"{path}: cannot read secret file {match.group('file')} ({exc.strerror})")
+                    return ""
+            name = match.group("env")
             if name not in os.environ:
                 problems.append(f"{path}: environment variable {name} is not set (referenced as ${{{name}}})")
                 return ""
