@@ -103,6 +103,7 @@ class InstrumentEngine:
         self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
         self._last_sample_ts = float("-inf")
         self._seen_fills: set[str] = set()
+        self._best_mid: float | None = None
         self._back_off_ticks = 0
         self._quiet_until = float("-inf")
         self._dust_logged_for: Decimal | None = None
@@ -118,10 +119,21 @@ class InstrumentEngine:
     # inputs ---------------------------------------------------------------------------------
     def on_book(self, book: Book) -> None:
         self.book = book
+        self._track_best_mid()
         if book.mid is not None and book.ts - self._last_sample_ts >= self._sample_interval_s:
             self._mids.append(float(book.mid))
             self._last_sample_ts = book.ts
         self._wake.set()
+
+    def _track_best_mid(self, reset: bool = False) -> None:
+        """Keep the most favourable mid since the position opened (for trailing stops)."""
+        mid, size = self.mid(), self.position.size
+        if size == 0 or reset:
+            self._best_mid = None
+        if size == 0 or mid is None:
+            return
+        if self._best_mid is None or (mid - self._best_mid) * (1 if size > 0 else -1) > 0:
+            self._best_mid = mid
 
     def on_factors(self, update: FactorsUpdate) -> None:
         self.factors = update.factors
@@ -161,6 +173,7 @@ class InstrumentEngine:
         p = self.position
         self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
                                        pnl.apply_fill(p.pnl, p.size, fill, self.spec))
+        self._track_best_mid(reset=p.size == 0 or (p.size > 0) != (self.position.size > 0))
         self._filled_size += fill.size
         try:
             await self._store.record_fill(fill, self.position)
@@ -208,7 +221,8 @@ class InstrumentEngine:
 
     def pnl_view(self) -> PnlView:
         mark = self.book.mid if self.book is not None else None
-        return pnl.view(self.position.pnl, self.position.size, self.spec, mark)
+        return replace(pnl.view(self.position.pnl, self.position.size, self.spec, mark),
+                       best_mid_since_entry=self._best_mid)
 
     def state(self, now: float) -> InstrumentState:
         return InstrumentState(

@@ -243,6 +243,9 @@ class PnlView:
     closed_trade_pnls_usd: tuple[float, ...] = ()
     last_fill_price: Decimal | None = None
     last_fill_ts: float | None = None
+    best_mid_since_entry: float | None = None
+    """The most favourable mid (highest for a long, lowest for a short) seen on any book update
+    since the position last left flat or flipped; ``None`` when flat."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,3 +92,14 @@ def test_invariants_and_ratchet(state) -> None:
         t = check(target(p, state), state.spec, p.max_position)
         if t and state.target:  # within a trade the target never shrinks except to flat
             assert abs(t) >= min(abs(state.target), p.max_position) - state.spec.lot_size
+
+
+def test_trailing_stop_uses_the_engine_tracked_best_mid_since_entry() -> None:
+    from dataclasses import replace
+
+    # the samples since the last add never saw the peak; the engine's tracked best mid did
+    state = in_trade(50_100.0, "0.6", 50_090.0, mids=(50_100.0, 50_120.0), target_set_ts=999.0)
+    assert target(params(), state).target == D("0.6")  # 2 bps off the sampled best: hold
+    tracked = replace(state, pnl=replace(state.pnl, best_mid_since_entry=50_300.0))
+    d = target(params(), tracked)
+    assert d.target == 0 and d.rationale.startswith("trailing stop")

@@ -13,9 +13,9 @@ re-enters from flat (``reenter``, after ``cooldown_s``).
 The number of adds done is read from the current target (the largest ladder size it reaches), so
 the target only ratchets up within a trade and a retracement never removes an add.
 
-Limitation: the state has no "position opened at" time, so the best price is taken over mids
-sampled since ``target_set_ts`` (the last add), not since the entry: the trail can be looser than
-a true trailing stop when the peak came before the last add.
+The best price is the engine's ``pnl.best_mid_since_entry`` (every book update since the position
+opened); without it (a state built by hand) the best of the mids sampled since the last target
+change stands in.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ def _manage(params: Params, state: InstrumentState, c: Cycle, steps: list[Decima
     assert c.entry is not None
     mids = mids_since(state, reference_ts(state))
     best = max(mids) if c.sign > 0 else min(mids)
+    tracked = state.pnl.best_mid_since_entry
+    if tracked is not None:
+        best = max(best, tracked) if c.sign > 0 else min(best, tracked)
     drawdown = -signed_move_bps(c.mid, best, c.sign)
     size = abs(c.held)
     adds_done = sum(1 for s in steps[1:] if s <= size)
