@@ -25,6 +25,7 @@ from bot.core.risk import AccountLimits, RiskLimits
 from bot.core.types import InstrumentSpec, OptionTerms
 from bot.errors import ConfigError
 from bot.venues.ccxt.config import CcxtVenueConfig
+from bot.venues.replay.config import ReplayVenueConfig
 from bot.venues.simulated.market import MarketParams
 
 REDIS_URL_ENV = "SCALEBOT_REDIS_URL"
@@ -240,7 +241,7 @@ class LoggingConfig(Model):
 class Config(Model):
     mode: Literal["paper", "live"] = "paper"
     redis: RedisConfig = RedisConfig()
-    venue: Annotated[Union[SimulatedVenueConfig, CcxtVenueConfig], Field(discriminator="type")]
+    venue: Annotated[Union[SimulatedVenueConfig, CcxtVenueConfig, ReplayVenueConfig], Field(discriminator="type")]
     credentials: Credentials | None = None
     portfolio: PortfolioConfig = PortfolioConfig()
     instruments: list[InstrumentConfig] = Field(min_length=1)
@@ -259,8 +260,8 @@ class Config(Model):
         if self.mode == "live":
             if self.credentials is None:
                 raise ValueError("credentials: required when mode is live (api_key and secret as ${ENV_VAR})")
-            if self.venue.type == "simulated":
-                raise ValueError("venue.type: live mode needs an exchange venue; 'simulated' is paper only")
+            if self.venue.type != "ccxt":
+                raise ValueError(f"venue.type: live mode needs an exchange venue (ccxt); {self.venue.type!r} is paper only")
         return self
 
     @property
@@ -346,7 +347,7 @@ def _resolve_env(value: Any, path: str, problems: list[str]) -> Any:
 
 
 _TAGGED_UNIONS = {"policy", "venue"}
-_UNION_TAGS = {*POLICY_TYPES, "simulated", "ccxt", "drawdown_scale", "cap"}
+_UNION_TAGS = {*POLICY_TYPES, "simulated", "ccxt", "replay", "drawdown_scale", "cap"}
 _SECRET_KEYS = {"api_key", "secret", "password"}
 
 

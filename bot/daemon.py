@@ -12,14 +12,14 @@ from typing import Awaitable, Callable
 
 from asyncio_throttle import Throttler
 
-from bot.config import Config, load_config
+from bot.config import Config, SimulatedVenueConfig, load_config
 from bot.core.types import Book, FactorsUpdate, OrderUpdate
 from bot.engine import InstrumentEngine
 from bot.errors import ConfigError, ExitCode, VenueUnavailable
 from bot.log import get_logger
 from bot.metrics import Metrics
-from bot.portfolio import Portfolio
 from bot.reconcile import catch_up_fills, reconcile
+from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
 from bot.state.store import RedisStore
 from bot.venues.base import OptionGreeksUpdate, Venue, VenueError
@@ -34,6 +34,8 @@ def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -
     v = config.venue
     if isinstance(v, CcxtVenueConfig):
         return CcxtVenue.from_config(v, config.credentials, config.mode, store=store, clock=clock)
+    if not isinstance(v, SimulatedVenueConfig):
+        raise ConfigError(f"venue.type: {v.type!r} runs with `scalebot replay --config FILE --data DIR --out DIR`")
     instruments = [SimInstrument(m.spec(s, clock()), m.market()) for s, m in v.markets.items()]
     return SimulatedVenue(instruments, seed=v.seed, store=store, speed=v.speed, clock=clock)
 
@@ -54,26 +56,15 @@ class Daemon:
         await self.store.ping()
         symbols = [i.symbol for i in self.config.instruments]
         throttler = Throttler(rate_limit=self.config.engine.order_rate_per_s, period=1.0)
-        started = self._clock()
-        book = self.config.portfolio
-        portfolio = self.portfolio = Portfolio(
-            book.capital_usd, [o.position(f"option-{i}", started) for i, o in enumerate(book.options)],
-            book.greeks_source, book.greeks_tolerance, book.delta_unit, book.coin_balance)
+        self.portfolio = build_portfolio(self.config, self._clock())
         try:
             await self.venue.connect(symbols)
         except VenueError as exc:
             raise VenueUnavailable(f"cannot connect to venue {self.venue.name}: {exc}") from None
         try:
-            for inst in self.config.instruments:
-                self.engines[inst.symbol] = InstrumentEngine(
-                    spec=await self.venue.instrument(inst.symbol), policy=inst.policy,
-                    execution=inst.execution.params(), limits=inst.risk.limits(),
-                    sample_interval_s=inst.sample_interval_ms / 1000, venue=self.venue, store=self.store,
-                    throttler=throttler, clock=self._clock, portfolio=portfolio, account_limits=book.limits(),
-                    modifiers=inst.modifiers, guards=inst.risk.guards(self.config.engine.guards),
-                    account=self.config.engine.account, kill_action=self.config.engine.guards.kill_action,
-                    metrics=self._metrics,
-                )
+            specs = {symbol: await self.venue.instrument(symbol) for symbol in symbols}
+            self.engines = build_engines(self.config, specs, venue=self.venue, store=self.store, throttler=throttler,
+                                         clock=self._clock, portfolio=self.portfolio, metrics=self._metrics)
             await self.store.register_instruments(symbols)
             self._log.info("daemon.started", mode=self.config.mode, venue=self.venue.name, instruments=symbols,
                            prefix=self.config.redis.prefix, instance=self.instance)

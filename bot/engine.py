@@ -27,11 +27,11 @@ from bot.core.planner import (
     Action, Cancel, ExecutionParams, Place, Reprice, Urgency, plan, without_own_orders, working_quantity,
 )
 from bot.core.policies import TargetDecision, compute_target
-from bot.core.policies.base import PolicyParams
+from bot.core.policies.base import VIEWS, PolicyParams
 from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, check_account, check_order
 from bot.core.policies.volatility_target import ewma_vol
 from bot.core.types import (
-    ZERO, Book, FactorsUpdate, Fill, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
+    ZERO, Book, FactorsUpdate, Fill, GreeksView, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
 )
 from bot.log import get_logger
 from bot.metrics import Metrics
@@ -93,7 +93,7 @@ class InstrumentEngine:
         self._portfolio = portfolio or Portfolio(capital_usd=0.0, options=[])
         self._portfolio.add(self)
         self._log = get_logger(instrument=spec.symbol)
-        self.position = PositionRecord()
+        self._position = PositionRecord()
         self.orders: dict[str, Order] = {}
         self.target: Decimal | None = None
         self._target_ts: float | None = None
@@ -104,6 +104,8 @@ class InstrumentEngine:
         self._last_sample_ts = float("-inf")
         self._seen_fills: set[str] = set()
         self._best_mid: float | None = None
+        self._vol: float | None = None
+        self._pnl_view: PnlView | None = None
         self._back_off_ticks = 0
         self._quiet_until = float("-inf")
         self._dust_logged_for: Decimal | None = None
@@ -116,13 +118,24 @@ class InstrumentEngine:
         self._filled_size = ZERO
         self._actions = 0
 
+    @property
+    def position(self) -> PositionRecord:
+        return self._position
+
+    @position.setter
+    def position(self, value: PositionRecord) -> None:
+        self._position = value
+        self._pnl_view = None
+
     # inputs ---------------------------------------------------------------------------------
     def on_book(self, book: Book) -> None:
         self.book = book
         self._track_best_mid()
+        self._pnl_view = None
         if book.mid is not None and book.ts - self._last_sample_ts >= self._sample_interval_s:
             self._mids.append(float(book.mid))
             self._last_sample_ts = book.ts
+            self._vol = None
         self._wake.set()
 
     def _track_best_mid(self, reset: bool = False) -> None:
@@ -139,6 +152,10 @@ class InstrumentEngine:
         self.factors = update.factors
 
     async def on_order_update(self, update: OrderUpdate) -> None:
+        if update.post_only_rejected and update.client_order_id in self.orders:
+            await self._post_only_rejected(update.client_order_id, update.reason)
+            self._wake.set()
+            return
         if update.fill is not None:
             await self.apply_fill(update.fill)
         order = self.orders.get(update.client_order_id)
@@ -214,23 +231,40 @@ class InstrumentEngine:
         return float(self.position.size)
 
     def realised_vol(self) -> float | None:
-        """Annualised EWMA (λ 0.94) volatility of the sampled mids; ``None`` with under 3 samples."""
+        """Annualised EWMA (λ 0.94) volatility of the sampled mids; ``None`` with under 3 samples.
+        Computed once per new sample (peers ask for it on every decision)."""
         if len(self._mids) < 3:
             return None
-        return ewma_vol(tuple(self._mids), 0.94, self._sample_interval_s)
+        if self._vol is None:
+            self._vol = ewma_vol(tuple(self._mids), 0.94, self._sample_interval_s)
+        return self._vol
 
     def pnl_view(self) -> PnlView:
-        mark = self.book.mid if self.book is not None else None
-        return replace(pnl.view(self.position.pnl, self.position.size, self.spec, mark),
-                       best_mid_since_entry=self._best_mid)
+        """The P&L view at the current mid; computed once per book or fill."""
+        if self._pnl_view is None:
+            mark = self.book.mid if self.book is not None else None
+            self._pnl_view = replace(pnl.view(self.position.pnl, self.position.size, self.spec, mark),
+                                     best_mid_since_entry=self._best_mid)
+        return self._pnl_view
 
-    def state(self, now: float) -> InstrumentState:
+    def state(self, now: float, views: frozenset[str] = VIEWS) -> InstrumentState:
+        """What the policy sees; the cross-instrument ``views`` not asked for keep their defaults."""
         return InstrumentState(
             self.spec, now, self.position.size, self.book, tuple(self._mids), self._sample_interval_s,
             self._started_ts, self._policy_target, self._target_ts, pnl=self.pnl_view(),
-            account=self._portfolio.account(now), greeks=self._portfolio.greeks(self, now),
-            peers=self._portfolio.peers(self), factors=self.factors,
+            account=self._portfolio.account(now) if "account" in views else None,
+            greeks=self._portfolio.greeks(self, now) if "greeks" in views else GreeksView(),
+            peers=self._portfolio.peers(self) if "peers" in views else (), factors=self.factors,
         )
+
+    def _views(self) -> frozenset[str]:
+        """The views the policy, its modifiers and the account limits read."""
+        needs = set(self._policy.needs())
+        for modifier in self._modifiers:
+            needs |= modifier.NEEDS
+        if self._account_limits != AccountLimits():
+            needs.add("account")
+        return frozenset(needs)
 
     async def run(self) -> None:
         """Decide whenever something changed; updates that arrive meanwhile are conflated."""
@@ -272,7 +306,7 @@ class InstrumentEngine:
         if self.kill is not None:
             await self._while_killed(now)
             return
-        state = self.state(now)
+        state = self.state(now, self._views())
         breach = check_account(self._account_limits, state.account) if state.account else None
         if breach is not None:
             await self._trip("global", breach.limit, f"{breach.limit} {breach.limit_value} broken ({breach.actual})",
@@ -375,7 +409,8 @@ class InstrumentEngine:
             working_same_side=working_quantity([o for o in others if o.side.sign * signed_size > 0]),
             signed_size=signed_size, price=price, now=now, live_orders=len(others),
             mark=Decimal(repr(self.factors.mark_price)) if self.factors.mark_price else None,
-            greeks=self._portfolio.greeks(self, now), is_new=exclude is None,
+            greeks=self._portfolio.greeks(self, now) if self._limits.checks_greeks else GreeksView(),
+            is_new=exclude is None,
         )
         rejection = check_order(self._limits, check)
         if rejection is not None:
@@ -405,11 +440,7 @@ class InstrumentEngine:
             async with self._throttler:
                 update = await self._venue.place_order(request)
         except PostOnlyRejected as exc:
-            self._guard_state = after_reject(self._guard_state)
-            self._back_off_ticks = min(self._back_off_ticks + 1, MAX_BACK_OFF_TICKS)
-            self._quiet_until = self._clock() + BACK_OFF_BASE_S * 2 ** (self._back_off_ticks - 1)
-            await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED),
-                                  f"{exc}; re-quoting {self._back_off_ticks} tick(s) back")
+            await self._post_only_rejected(cid, str(exc))
             return
         except OrderRejected as exc:
             self._guard_state = after_reject(self._guard_state)
@@ -427,6 +458,15 @@ class InstrumentEngine:
                        size=action.size, time_in_force=action.time_in_force, target=self.target,
                        position=self.position.size, reason=action.reason)
         await self.on_order_update(update)
+
+    async def _post_only_rejected(self, cid: str, reason: str) -> None:
+        """A post-only order would have crossed: back off one more tick and pause new orders for
+        a time that doubles with each rejection in a row (one event, however the venue said it)."""
+        self._guard_state = after_reject(self._guard_state)
+        self._back_off_ticks = min(self._back_off_ticks + 1, MAX_BACK_OFF_TICKS)
+        self._quiet_until = self._clock() + BACK_OFF_BASE_S * 2 ** (self._back_off_ticks - 1)
+        await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED),
+                              f"{reason}; re-quoting {self._back_off_ticks} tick(s) back")
 
     async def _reprice(self, action: Reprice) -> None:
         order = self.orders.get(action.client_order_id)

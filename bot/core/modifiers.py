@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from decimal import Decimal
-from typing import Annotated, Literal, Sequence, Union
+from typing import Annotated, ClassVar, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,7 @@ class _Modifier(BaseModel):
 
 
 class DrawdownScale(_Modifier):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"account"})
     type: Literal["drawdown_scale"] = "drawdown_scale"
     start: float = Field(default=0.05, ge=0, lt=1, description="drawdown from peak equity where shrinking starts, fraction")
     stop: float = Field(default=0.20, gt=0, le=1, description="drawdown at which the scale reaches min_scale, fraction")
@@ -52,6 +53,7 @@ class DrawdownScale(_Modifier):
 
 
 class Cap(_Modifier):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["cap"] = "cap"
     max_long: Decimal | None = Field(default=None, ge=0, description="largest long target, contracts")
     max_short: Decimal | None = Field(default=None, ge=0, description="largest short target (magnitude), contracts")

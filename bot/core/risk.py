@@ -32,6 +32,10 @@ class RiskLimits:
     max_abs_gamma_coin: float | None = None
     max_abs_vega_usd_per_vol_point: float | None = None
 
+    @property
+    def checks_greeks(self) -> bool:
+        return (self.max_abs_delta_coin, self.max_abs_gamma_coin, self.max_abs_vega_usd_per_vol_point) != (None,) * 3
+
 
 @dataclass(frozen=True, slots=True)
 class AccountLimits:

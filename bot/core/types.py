@@ -225,6 +225,9 @@ class OrderUpdate:
     reason: str = ""
     fill: Fill | None = None
     ts: float = 0.0
+    post_only_rejected: bool = False
+    """The venue refused a post-only order because it would have crossed (reported as an update
+    rather than an exception when the refusal comes after the order was sent)."""
 
 
 @dataclass(frozen=True, slots=True)

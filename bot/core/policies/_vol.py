@@ -50,9 +50,15 @@ def ewma_variance(returns: Sequence[float], lam: float) -> float:
     return var
 
 
+EWMA_NEGLIGIBLE = 1e-12
+"""Returns whose EWMA weight has decayed below this are not read (a bounded cost per decision;
+the estimate moves by less than this fraction of the variance)."""
+
+
 def ewma_vol(mids: Sequence[float], lam: float, interval_s: float, step: int = 1) -> float:
     """Annualised EWMA vol of ``mids`` sampled every ``interval_s`` s (0.0 without a return)."""
-    returns = log_returns(mids, step)
+    horizon = math.ceil(math.log(EWMA_NEGLIGIBLE) / math.log(lam)) + 1
+    returns = log_returns(mids[-(horizon * step + 1):], step)
     if not returns:
         return 0.0
     return annualise(ewma_variance(returns, lam), interval_s * step)
@@ -60,7 +66,7 @@ def ewma_vol(mids: Sequence[float], lam: float, interval_s: float, step: int = 1
 
 def window_vol(mids: Sequence[float], window: int, interval_s: float, step: int = 1) -> float | None:
     """Annualised RMS vol of the last ``window`` returns; ``None`` with fewer returns."""
-    returns = log_returns(mids, step)
+    returns = log_returns(mids[-(window * step + 1):], step)
     if len(returns) < window:
         return None
     last = returns[-window:]

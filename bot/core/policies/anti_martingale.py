@@ -8,7 +8,7 @@ Trades close at take-profit / stop-loss from the avg entry.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from bot.core.policies._streaks import StreakParams, streak_target
 from bot.core.policies.base import TargetDecision
@@ -16,6 +16,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(StreakParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["anti_martingale"] = "anti_martingale"
 
 

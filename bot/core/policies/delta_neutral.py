@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -34,6 +34,7 @@ MIN_CONTRACT_DELTA = 1e-12
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"greeks"})
     type: Literal["delta_neutral"] = "delta_neutral"
     target_delta_coin: float = Field(default=0.0, description="book delta to hold, hedge included, coins")
     band: Literal["fixed", "whalley_wilmott"] = Field(default="fixed", description="how the no-trade band is set")

@@ -71,6 +71,10 @@ class Params(PolicyParams):
         self._base = _parse(self.base)
         return self
 
+    def needs(self) -> frozenset[str]:
+        """What the base policy reads (the factors are always in the state)."""
+        return self._base.needs()
+
     @property
     def base_params(self) -> PolicyParams:
         """The parsed ``base`` policy parameters."""

@@ -21,7 +21,7 @@ A stop price at or beyond the current mid (on the losing side) gives a zero targ
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -33,6 +33,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"account"})
     type: Literal["fixed_fractional"] = "fixed_fractional"
     risk_fraction: float = Field(gt=0, le=1, description="share of equity lost at the stop, 0.01 = 1 %")
     capital_usd: float | None = Field(default=None, gt=0, description="equity used when the account is unknown, USD")

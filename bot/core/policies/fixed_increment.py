@@ -20,7 +20,7 @@ Once the goal is reached the target stays there.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -31,6 +31,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["fixed_increment"] = "fixed_increment"
     goal: Decimal = Field(description="final target, contracts (signed)")
     step: Decimal = Field(gt=0, description="size of each increment, contracts (rounded up to the lot)")

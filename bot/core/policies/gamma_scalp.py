@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -28,6 +28,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(VolEstimatorParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"greeks"})
     type: Literal["gamma_scalp"] = "gamma_scalp"
     target_delta_coin: float = Field(default=0.0, description="book delta to hold, hedge included, coins")
     move_sigmas: float = Field(default=1.0, gt=0, description="k: re-hedge after a move of k σ_h (log return)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -27,6 +27,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(VolEstimatorParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"peers"})
     type: Literal["inverse_variance"] = "inverse_variance"
     target_vol: float = Field(gt=0, le=5, description="annualised portfolio vol, fraction of capital_usd")
     capital_usd: float = Field(gt=0, description="capital; the risk budget is target_vol × capital_usd USD/year")

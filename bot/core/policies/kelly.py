@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -45,6 +45,7 @@ _CONTINUOUS_ONLY = ("mu", "sigma", "risk_free_rate", "return_window", "min_sampl
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"account"})
     type: Literal["kelly"] = "kelly"
     form: Literal["binary", "continuous"]
     fraction: float = Field(default=0.5, gt=0, le=1, description="fractional Kelly multiplier (0.5 = half Kelly)")

@@ -11,7 +11,7 @@ whole progression, or ruins the account. It is therefore refused unless the conf
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -23,6 +23,7 @@ ACKNOWLEDGEMENT = "i_understand_martingale_risk"
 
 
 class Params(StreakParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["martingale"] = "martingale"
     i_understand_martingale_risk: bool = Field(
         default=False, validate_default=True,

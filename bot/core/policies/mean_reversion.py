@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["mean_reversion"] = "mean_reversion"
     window: int = Field(ge=3, le=2048, description="mid samples in the moving average")
     size_per_z: Decimal = Field(gt=0, description="contracts per unit of |z| beyond the dead band")

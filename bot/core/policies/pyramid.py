@@ -21,7 +21,7 @@ change stands in.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -32,6 +32,7 @@ from bot.core.types import InstrumentState
 
 
 class Params(TradeCycleParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["pyramid"] = "pyramid"
     add_every_bps: float = Field(gt=0, description="favourable move from the avg entry that triggers an add, bps")
     add_decay: float = Field(default=0.5, gt=0, le=1, description="each add is this fraction of the previous one "

@@ -11,7 +11,7 @@ with ``keep: 0`` closes the trade at a profit. After an exit the policy re-enter
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -35,6 +35,7 @@ class Level(PolicyParams):
 
 
 class Params(TradeCycleParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["scale_out"] = "scale_out"
     stop_bps: float | None = Field(default=None, gt=0, lt=10_000, description="stop distance from entry, bps")
     stop_price: float | None = Field(default=None, gt=0, description="absolute stop, quote currency")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -17,6 +17,7 @@ class ScheduleStep(PolicyParams):
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["target_schedule"] = "target_schedule"
     steps: list[ScheduleStep] = Field(min_length=1)
 

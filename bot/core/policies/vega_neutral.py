@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -26,6 +26,7 @@ MIN_CONTRACT_VEGA = 1e-12
 
 
 class Params(PolicyParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"greeks"})
     type: Literal["vega_neutral"] = "vega_neutral"
     target_vega_usd_per_vol_point: float = Field(default=0.0, description="book vega to hold, leg included, USD/vol pt")
     band_usd_per_vol_point: float = Field(default=0.0, ge=0, description="no-trade half-width, USD per vol point")

@@ -10,7 +10,7 @@ window of returns, annualised with 365-day years, then floored at ``vol_floor`` 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -24,6 +24,7 @@ __all__ = ["SECONDS_PER_YEAR", "Params", "ewma_vol", "target"]
 
 
 class Params(VolEstimatorParams):
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
     type: Literal["volatility_target"] = "volatility_target"
     target_vol: float = Field(gt=0, le=5, description="annualised fraction, 0.5 = 50 %")
     capital_usd: float = Field(gt=0, description="capital the target vol applies to, USD")

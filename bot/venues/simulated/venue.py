@@ -134,6 +134,8 @@ class SimulatedVenue:
     async def _act(self, action: Callable[[], OrderUpdate]) -> OrderUpdate:
         async with self._lock:
             update = action()
+            for follow_up in self._exchange.take_updates():  # an IOC's fills and final status
+                self._queue.put_nowait(follow_up)
             await self._save()
         return update
 
