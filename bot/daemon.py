@@ -22,12 +22,14 @@ from bot.reconcile import catch_up_fills, reconcile
 from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
 from bot.state.store import RedisStore
-from bot.venues.base import OptionGreeksUpdate, Venue, VenueError
+from bot.venues.base import InProcessExchange, OptionGreeksUpdate, Venue, VenueError
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.venue import CcxtVenue
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
 
 RETRY_S = 1.0
+STOP_TIMEOUT_S = 5.0
+"""How long stopping waits for the daemon's tasks to end before shutting down without them."""
 
 
 def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -> Venue:
@@ -37,7 +39,7 @@ def build_venue(config: Config, store: RedisStore, clock: Callable[[], float]) -
     if not isinstance(v, SimulatedVenueConfig):
         raise ConfigError(f"venue.type: {v.type!r} runs with `scalebot replay --config FILE --data DIR --out DIR`")
     instruments = [SimInstrument(m.spec(s, clock()), m.market()) for s, m in v.markets.items()]
-    return SimulatedVenue(instruments, seed=v.seed, store=store, speed=v.speed, clock=clock)
+    return SimulatedVenue(instruments, seed=v.seed, store=store, speed=v.speed, clock=clock, activate_on_connect=False)
 
 
 class Daemon:
@@ -49,6 +51,7 @@ class Daemon:
         self.store = RedisStore(config.redis_url, config.redis.prefix)
         self.venue: Venue = build_venue(config, self.store, clock)
         self.engines: dict[str, InstrumentEngine] = {}
+        self._stopping = False
         self.instance = config.engine.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> ExitCode:
@@ -79,9 +82,12 @@ class Daemon:
         tasks = [asyncio.create_task(j) for j in jobs]
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        self._stopping = True
         for task in [stopper, *tasks]:
             task.cancel()
-        await asyncio.gather(stopper, *tasks, return_exceptions=True)
+        _, stuck = await asyncio.wait([stopper, *tasks], timeout=STOP_TIMEOUT_S)
+        for task in stuck:  # a library that swallowed the cancellation: shut down regardless
+            self._log.error("daemon.task_stuck", task=task.get_coro().__qualname__)
         failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception()]
         for task in failed:
             exc = task.exception()
@@ -105,6 +111,8 @@ class Daemon:
                 await asyncio.sleep(renew_s)
                 continue
             self._log.info("lease.acquired", instrument=symbol, token=token, instance=self.instance)
+            if isinstance(self.venue, InProcessExchange):
+                await self.venue.activate(symbol)
             await reconcile(engine, self.venue, self.store)
             engine.set_kill(await self.store.kill_switch(engine.scopes))
             engine.on_book(await self.venue.fetch_book(symbol))
@@ -123,9 +131,12 @@ class Daemon:
                 if runner.done():
                     runner.result()  # an engine crash ends the daemon
             finally:
-                engine.owned = False
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
+                if not self._stopping:  # lost the lease: its new owner runs it from here
+                    engine.owned = False
+                    if isinstance(self.venue, InProcessExchange):
+                        await self.venue.deactivate(symbol)
             waiting_logged = False
 
     async def _try(self, call: Awaitable[object]) -> object | None:
@@ -139,8 +150,8 @@ class Daemon:
     async def _shutdown(self) -> None:
         """Cancel every working order (ours one by one, then anything left), save, disconnect."""
         for symbol, engine in self.engines.items():
-            if not engine.owned and engine.position.size == 0 and not engine.orders:
-                continue  # never ours this run: its owner looks after it
+            if not engine.owned:
+                continue  # not ours (now): its owner looks after it
             with contextlib.suppress(Exception):
                 await engine.cancel_all("shutdown")
             try:
@@ -179,7 +190,7 @@ class Daemon:
                 engine.set_kill(await self.store.kill_switch(engine.scopes))
 
     async def _watch_kills_pubsub(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async for _ in self.store.kill_messages():
                     await self._refresh_kills()

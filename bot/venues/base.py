@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import AsyncIterator, Literal, Protocol, Union
+from typing import AsyncIterator, Literal, Protocol, Union, runtime_checkable
 
 from bot.core.greeks import VenueGreeks
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
@@ -125,3 +125,14 @@ class Venue(Protocol):
         final status instead of an error."""
 
     async def cancel_all(self, symbol: str | None = None) -> list[OrderUpdate]: ...
+
+
+@runtime_checkable
+class InProcessExchange(Protocol):
+    """A venue that runs the exchange itself (simulated): it holds an instrument's exchange state
+    only while activated, so that, with several instances on one Redis, only the instrument's
+    lease holder runs it."""
+
+    async def activate(self, symbol: str) -> None: ...
+
+    async def deactivate(self, symbol: str) -> None: ...

@@ -14,6 +14,8 @@ from typing import Any, Callable
 import redis
 import yaml
 
+from bot.state.keys import Keys
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -60,10 +62,17 @@ class DaemonProcess:
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        """Send ``sig`` and wait; a process that does not exit in time is killed (never leaked)
+        and the wait's TimeoutExpired raised."""
         self.proc.send_signal(sig)
-        rc = self.proc.wait(timeout=timeout)
-        self._out.close()
-        return rc
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._out.close()
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -71,10 +80,11 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> s
                           env={**os.environ, **(env or {})}, timeout=timeout)
 
 
-def sim_state(redis_url: str, prefix: str) -> dict[str, Any] | None:
+def sim_state(redis_url: str, prefix: str, symbol: str = "BTC-PERP") -> dict[str, Any] | None:
+    """The simulated venue's saved account for ``symbol``."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        raw = client.get(f"{prefix}:sim:state")
+        raw = client.get(Keys(prefix).sim_state(symbol))
     finally:
         client.close()
     return json.loads(raw) if raw else None

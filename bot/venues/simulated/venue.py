@@ -1,9 +1,14 @@
 """The simulated venue: an in-process exchange behind the :class:`~bot.venues.base.Venue` interface.
 
 It steps every market in real time (``step_s / speed`` seconds of wall time per step), streams
-books, trades and fills of our orders, and persists its account (positions, resting orders, fills,
-last mids) through a :class:`SimStateStore` after every change, so a paper account outlives the
-process the way an exchange account outlives a bot.
+books, trades and fills of our orders, and persists each instrument's account (position, resting
+orders, fills, last mid) through a :class:`SimStateStore` after every change, so a paper account
+outlives the process the way an exchange account outlives a bot.
+
+Each instrument has an exchange of its own, active (stepped, loaded from and saved to the store)
+only between :meth:`SimulatedVenue.activate` and :meth:`~SimulatedVenue.deactivate`: with several
+processes sharing one Redis, only the instance that holds an instrument's lease runs its
+market, so no two processes ever write its state.
 """
 
 from __future__ import annotations
@@ -26,11 +31,11 @@ FACTORS_EVERY_S = 1.0
 
 
 class SimStateStore(Protocol):
-    """Where the simulated exchange keeps its account between runs."""
+    """Where the simulated exchange keeps each instrument's account between runs."""
 
-    async def load_sim_state(self) -> dict | None: ...
+    async def load_sim_state(self, symbol: str) -> dict | None: ...
 
-    async def save_sim_state(self, state: dict) -> None: ...
+    async def save_sim_state(self, symbol: str, state: dict) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,11 @@ class SimInstrument:
 
 
 class SimulatedVenue:
-    """A seeded simulated exchange; ``speed`` > 1 runs the market faster than real time."""
+    """A seeded simulated exchange; ``speed`` > 1 runs the market faster than real time.
+
+    ``activate_on_connect`` (default) activates every instrument at :meth:`connect`; the daemon
+    turns it off and activates an instrument when it holds the instrument's lease.
+    """
 
     name = "simulated"
     supports_amend = True
@@ -54,36 +63,49 @@ class SimulatedVenue:
         store: SimStateStore | None = None,
         speed: float = 1.0,
         clock: Callable[[], float] = time.time,
+        activate_on_connect: bool = True,
     ):
         self._instruments = {i.spec.symbol: i for i in instruments}
         self._seed = seed
         self._store = store
         self._speed = speed
         self._clock = clock
-        self._exchange = SimulatedExchange({s: i.spec for s, i in self._instruments.items()})
+        self._activate_on_connect = activate_on_connect
+        self._exchanges = {s: SimulatedExchange({s: i.spec}) for s, i in self._instruments.items()}
         self._markets: dict[str, SimulatedMarket] = {}
+        self._runs: dict[str, int] = {}
         self._books: dict[str, Book] = {}
         self._queue: asyncio.Queue[VenueEvent] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
-        self._runs = 0
 
     async def connect(self, symbols: list[str]) -> None:
         unknown = sorted(set(symbols) - set(self._instruments))
         if unknown:
             raise VenueError(f"simulated venue has no instrument {', '.join(unknown)}")
-        saved = await self._store.load_sim_state() if self._store else None
-        mids = (saved or {}).get("mids", {})
-        if saved:
-            self._exchange.load(saved["exchange"])
-        runs = (saved or {}).get("runs", 0) + 1
-        for symbol in symbols:
-            rng = random.Random(f"{self._seed}:{symbol}:{runs}")
-            self._markets[symbol] = SimulatedMarket(symbol, self._instruments[symbol].market, rng, mids.get(symbol))
-            self._books[symbol] = self._markets[symbol].book(self._clock())
-        self._runs = runs
-        await self._save()
+        if self._activate_on_connect:
+            for symbol in symbols:
+                await self.activate(symbol)
         self._task = asyncio.create_task(self._run(), name="simulated-venue")
+
+    async def activate(self, symbol: str) -> None:
+        """Load ``symbol``'s account from the store and start its market where it left off."""
+        async with self._lock:
+            saved = await self._store.load_sim_state(symbol) if self._store else None
+            exchange = self._exchanges[symbol] = SimulatedExchange({symbol: self._instruments[symbol].spec})
+            if saved:
+                exchange.load(saved["exchange"])
+            runs = self._runs[symbol] = (saved or {}).get("runs", 0) + 1
+            rng = random.Random(f"{self._seed}:{symbol}:{runs}")
+            market = self._markets[symbol] = SimulatedMarket(symbol, self._instruments[symbol].market, rng,
+                                                             (saved or {}).get("mid"))
+            self._books[symbol] = market.book(self._clock())
+            await self._save(symbol)
+
+    async def deactivate(self, symbol: str) -> None:
+        """Stop ``symbol``'s market (its account stays in the store as it is)."""
+        async with self._lock:
+            self._markets.pop(symbol, None)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -108,35 +130,35 @@ class SimulatedVenue:
             count += 1
             if count % steps_per_factor == 0:
                 ts = self._clock()
-                for symbol, market in self._markets.items():
+                for symbol, market in list(self._markets.items()):
                     self._queue.put_nowait(FactorsUpdate(symbol, market.factors(), ts))
 
     async def step(self) -> None:
-        """Advance every market one step and publish what happened."""
+        """Advance every active market one step and publish what happened."""
         async with self._lock:
             ts = self._clock()
-            changed = False
-            for symbol, market in self._markets.items():
+            for symbol, market in list(self._markets.items()):
                 trades = market.step(ts)
                 book = self._books[symbol] = market.book(ts)
-                updates = self._exchange.on_market(book, trades)
-                changed = changed or bool(updates)
+                updates = self._exchanges[symbol].on_market(book, trades)
                 for event in (book, *trades, *updates):
                     self._queue.put_nowait(event)
-            if changed:
-                await self._save()
+                if updates:
+                    await self._save(symbol)
 
-    async def _save(self) -> None:
-        if self._store is not None:
-            mids = {s: m.mid for s, m in self._markets.items()}
-            await self._store.save_sim_state({"exchange": self._exchange.to_dict(), "mids": mids, "runs": self._runs})
+    async def _save(self, symbol: str) -> None:
+        market = self._markets.get(symbol)
+        if self._store is not None and market is not None:
+            await self._store.save_sim_state(symbol, {"exchange": self._exchanges[symbol].to_dict(),
+                                                      "mid": market.mid, "runs": self._runs[symbol]})
 
-    async def _act(self, action: Callable[[], OrderUpdate]) -> OrderUpdate:
+    async def _act(self, symbol: str, action: Callable[[SimulatedExchange], OrderUpdate]) -> OrderUpdate:
         async with self._lock:
-            update = action()
-            for follow_up in self._exchange.take_updates():  # an IOC's fills and final status
+            exchange = self._exchanges[symbol]
+            update = action(exchange)
+            for follow_up in exchange.take_updates():  # an IOC's fills and final status
                 self._queue.put_nowait(follow_up)
-            await self._save()
+            await self._save(symbol)
         return update
 
     # Venue interface ---------------------------------------------------------------------------
@@ -147,36 +169,40 @@ class SimulatedVenue:
         return self._markets[symbol].book(self._clock(), depth)
 
     async def fetch_position(self, symbol: str) -> Decimal:
-        return self._exchange.positions[symbol]
+        return self._exchanges[symbol].positions[symbol]
 
     async def fetch_balances(self) -> dict[str, Decimal]:
         balances: dict[str, Decimal] = {}
-        for f in self._exchange.fills:
-            balances[f.fee_currency] = balances.get(f.fee_currency, Decimal(0)) - f.fee
+        for exchange in self._exchanges.values():
+            for f in exchange.fills:
+                balances[f.fee_currency] = balances.get(f.fee_currency, Decimal(0)) - f.fee
         return balances
 
     async def fetch_open_orders(self, symbol: str) -> list[VenueOrder]:
-        return self._exchange.open_orders(symbol)
+        return self._exchanges[symbol].open_orders(symbol)
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder:
-        return self._exchange.order(client_order_id)
+        return self._exchanges[symbol].order(client_order_id)
 
     async def fetch_fills(self, symbol: str, since_ts: float) -> list[Fill]:
-        return [f for f in self._exchange.fills if f.symbol == symbol and f.ts >= since_ts]
+        return [f for f in self._exchanges[symbol].fills if f.ts >= since_ts]
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
-        return await self._act(lambda: self._exchange.place(request, self._books[request.symbol], self._clock()))
+        symbol = request.symbol
+        return await self._act(symbol, lambda x: x.place(request, self._books[symbol], self._clock()))
 
     async def amend_order(self, symbol: str, client_order_id: str, price: Decimal) -> OrderUpdate:
-        return await self._act(lambda: self._exchange.amend(client_order_id, price, self._books[symbol], self._clock()))
+        return await self._act(symbol, lambda x: x.amend(client_order_id, price, self._books[symbol], self._clock()))
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderUpdate:
-        return await self._act(lambda: self._exchange.cancel(client_order_id, self._clock()))
+        return await self._act(symbol, lambda x: x.cancel(client_order_id, self._clock()))
 
     async def cancel_all(self, symbol: str | None = None) -> list[OrderUpdate]:
+        updates = []
         async with self._lock:
             ts = self._clock()
-            updates = [self._exchange.cancel(o.client_order_id, ts) for o in self._exchange.open_orders(symbol)]
-            await self._save()
+            for name in [symbol] if symbol else list(self._exchanges):
+                exchange = self._exchanges[name]
+                updates += [exchange.cancel(o.client_order_id, ts) for o in exchange.open_orders(name)]
+                await self._save(name)
         return updates
-
