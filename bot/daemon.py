@@ -21,7 +21,7 @@ from bot.metrics import Metrics
 from bot.reconcile import catch_up_fills, reconcile
 from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
-from bot.state.store import RedisStore
+from bot.state.store import Fenced, RedisStore
 from bot.venues.base import InProcessExchange, OptionGreeksUpdate, Venue, VenueError
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.venue import CcxtVenue
@@ -110,7 +110,7 @@ class Daemon:
                     waiting_logged = True
                 await asyncio.sleep(renew_s)
                 continue
-            self._log.info("lease.acquired", instrument=symbol, token=token, instance=self.instance)
+            self._log.info("lease.acquired", instrument=symbol, fencing_token=token, instance=self.instance)
             if isinstance(self.venue, InProcessExchange):
                 await self.venue.activate(symbol)
             await reconcile(engine, self.venue, self.store)
@@ -126,9 +126,11 @@ class Daemon:
                     if renewed:
                         last_renewed = self._clock()
                     elif renewed is False or self._clock() - last_renewed > ttl_ms / 1000:
-                        self._log.error("lease.lost", instrument=symbol, token=token)
+                        self._log.error("lease.lost", instrument=symbol, fencing_token=token)
                         break
-                if runner.done():
+                if runner.done() and isinstance(runner.exception(), Fenced):
+                    self._log.error("lease.lost", instrument=symbol, fencing_token=token, reason="fenced write")
+                elif runner.done():
                     runner.result()  # an engine crash ends the daemon
             finally:
                 runner.cancel()
