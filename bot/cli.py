@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
@@ -20,6 +21,8 @@ from bot.daemon import Daemon
 from bot.errors import ConfigError, ExitCode, ScalebotError
 from bot.log import configure, get_logger, register_secrets
 from bot.metrics import Metrics
+from bot.record import record
+from bot.replay import report, run_replay
 from bot.state.store import RedisStore
 
 DEFAULT_CONFIG_ENV = "SCALEBOT_CONFIG"
@@ -57,6 +60,23 @@ def _parser() -> argparse.ArgumentParser:
         if name == "kill":
             cmd.add_argument("--flatten", action="store_true",
                              help="after cancelling, close positions with reduce-only passive orders")
+
+    rep = sub.add_parser("replay", parents=[common], help="run a config on recorded market data (Tardis CSV)")
+    rep.add_argument("--config", required=True, help="YAML config whose venue is type: replay")
+    rep.add_argument("--data", required=True, metavar="DIR", help="folder of Tardis.dev CSV files (.csv or .csv.gz)")
+    rep.add_argument("--out", required=True, metavar="DIR", help="where orders.jsonl, fills.jsonl, summary.json go")
+    rep.add_argument("--realtime", action="store_true", help="pace the replay to wall time")
+
+    report_cmd = sub.add_parser("report", help="summarise the execution metrics of a replay's output folder")
+    report_cmd.add_argument("out", metavar="DIR")
+
+    rec = sub.add_parser("record", parents=[common],
+                         help="write a venue's live book and trade streams as Tardis.dev CSV files (for replay)")
+    rec.add_argument("--venue", required=True, choices=["deribit", "binanceusdm"])
+    rec.add_argument("--symbols", required=True, nargs="+", metavar="SYM", help="venue ids or ccxt symbols")
+    rec.add_argument("--out", required=True, metavar="DIR", help="directory for the .csv.gz files")
+    rec.add_argument("--seconds", type=float, help="stop after this long (default: until interrupted)")
+    rec.add_argument("--testnet", action="store_true", help="the venue's test network")
     return p
 
 
@@ -81,6 +101,15 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         config = load_config(args.file)
         print(f"{args.file}: ok ({config.mode} mode, {len(config.instruments)} instrument(s))")
         return ExitCode.OK
+    if args.command == "report":
+        try:
+            print(report(Path(args.out)))
+        except FileNotFoundError:
+            raise ConfigError(f"{args.out}: no summary.json (is it the --out folder of `scalebot replay`?)") from None
+        return ExitCode.OK
+    if args.command == "record":
+        configure(args.log_format or "auto", "info")
+        return uvloop.run(_record(args))
     config = load_config(args.config)
     secrets = [urlsplit(config.redis_url).password or ""]
     if config.credentials is not None:
@@ -94,6 +123,10 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
     if exposed:
         get_logger().warning("config.secrets_readable_by_others", path=args.config, keys=exposed,
                              fix=f"chmod 600 {args.config}, or use ${{ENV_VAR}} / ${{file:/path}} references")
+    if args.command == "replay":
+        uvloop.run(run_replay(config, Path(args.data), Path(args.out), realtime=args.realtime))
+        print(report(Path(args.out)))
+        return ExitCode.OK
     if args.command == "run":
         _check_mode(config, args.live)
         if metrics is not None:
@@ -123,6 +156,15 @@ async def _run(config: Config, path: str, metrics: Metrics | None) -> ExitCode:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, daemon.reload, path)
     return await daemon.run(stop)
+
+
+async def _record(args: argparse.Namespace) -> ExitCode:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await record(args.venue, args.symbols, args.out, seconds=args.seconds, testnet=args.testnet, stop=stop)
+    return ExitCode.OK
 
 
 async def _status(config: Config, as_json: bool) -> ExitCode:

@@ -34,7 +34,7 @@ _ENV_REF = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<env>[A-Za-z_][A-Za-z0-9_
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RedisConfig(Model):
@@ -274,19 +274,27 @@ def load_config(path: str | Path) -> Config:
     """Read, resolve ``${ENV}`` references in, and validate a YAML config; raise ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{path}{where}: malformed YAML ({problem})") from None
+    except (RecursionError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed YAML (nested too deeply or a value out of range: {type(exc).__name__})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level (got {type(raw).__name__})")
     problems: list[str] = []
-    resolved = _resolve_env(raw, "", problems)
+    try:
+        resolved = _resolve_env(raw, "", problems)
+    except RecursionError:
+        raise ConfigError(f"{path}: a YAML alias refers to itself, or the file nests too deeply") from None
     if problems:
         raise ConfigError("\n".join(problems))
     try:
@@ -370,7 +378,8 @@ def _describe(error: dict[str, Any]) -> str:
         ctx = error["ctx"]
         return f"{path}.type: unknown type (got {ctx['tag']!r}; expected one of {ctx['expected_tags']})"
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
-    got = "***" if loc and loc[-1] in _SECRET_KEYS else repr(error.get("input"))
+    secret = any(item in _SECRET_KEYS or item == "credentials" for item in loc)
+    got = "***" if secret else repr(error.get("input"))
     if kind == "value_error" and not loc:
         return msg
     return f"{path}: {msg} (got {got})"

@@ -136,7 +136,7 @@ class Daemon:
                 runner.cancel()
                 await asyncio.gather(runner, return_exceptions=True)
                 if not self._stopping:  # lost the lease: its new owner runs it from here
-                    engine.owned = False
+                    engine.owned = engine.attached = False
                     if isinstance(self.venue, InProcessExchange):
                         await self.venue.deactivate(symbol)
             waiting_logged = False
@@ -177,8 +177,8 @@ class Daemon:
                 self.portfolio.on_venue_greeks(event)
                 continue
             engine = self.engines.get(event.symbol)
-            if engine is None or not engine.owned:
-                continue
+            if engine is None or not (engine.owned or (engine.attached and isinstance(event, OrderUpdate))):
+                continue  # not ours; while reconciling, only our orders' updates and fills apply
             if isinstance(event, Book):
                 engine.on_book(event)
             elif isinstance(event, OrderUpdate):
@@ -214,7 +214,11 @@ class Daemon:
                     local = None
                 if down_since is not None:
                     for engine in self.engines.values():
-                        await engine.resync_store()
+                        if engine.kill is not None:  # Redis may have come back empty: keep every switch
+                            k = engine.kill
+                            await self.store.engage_kill(k.scope, k.reason, k.by, k.action)
+                        if engine.owned:
+                            await engine.resync_store()
                     self._log.warning("redis.recovered", down_s=round(self._clock() - down_since, 3))
                     down_since = None
                 await self._refresh_kills()

@@ -36,7 +36,7 @@ from bot.core.types import (
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.portfolio import Portfolio
-from bot.state.base import KillSwitch, PositionRecord, Store, kill_scopes
+from bot.state.base import Fenced, KillSwitch, PositionRecord, Store, kill_scopes
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
 MAX_MID_SAMPLES = 2048
@@ -97,6 +97,8 @@ class InstrumentEngine:
         self.orders: dict[str, Order] = {}
         self.target: Decimal | None = None
         self._target_ts: float | None = None
+        self._target_decision: TargetDecision | None = None
+        self._redis_down = False
         self.book: Book | None = None
         self.kill: KillSwitch | None = None
         self.factors = MarketFactors()
@@ -113,6 +115,8 @@ class InstrumentEngine:
         self._wake = asyncio.Event()
         self.owned = False
         """True while this instance holds the instrument's lease (the daemon sets it)."""
+        self.attached = False
+        """True once reconciliation has loaded the journal: the venue's order updates apply."""
         self._metrics = metrics
         self._placed_size = ZERO
         self._filled_size = ZERO
@@ -206,12 +210,20 @@ class InstrumentEngine:
         """The target saved before a restart (after modifiers; the policy's own is not kept)."""
         self.target = self._policy_target = target
 
+    async def flush_unrecorded_fills(self) -> None:
+        """Write the fills counted while Redis was away (each with the position it produced)."""
+        while self._unrecorded:
+            fill, position = self._unrecorded[0]
+            await self._store.record_fill(fill, position)
+            self._unrecorded.pop(0)
+
     async def resync_store(self) -> None:
         """After a Redis outage: write the fills, orders and target that could not be written."""
-        for fill, position in self._unrecorded:
-            await self._store.record_fill(fill, position)
-        self._unrecorded.clear()
+        await self.flush_unrecorded_fills()
         await self._store.save_position(self.symbol, self.position)
+        if self._target_decision is not None:
+            await self._store.save_target(self.symbol, self._target_decision, self._policy.type,  # type: ignore[attr-defined]
+                                          self._target_ts or self._clock())
         journalled = {o.client_order_id: o for o in await self._store.load_orders(self.symbol)}
         for cid, order in journalled.items():
             if cid not in self.orders:
@@ -375,7 +387,13 @@ class InstrumentEngine:
 
     async def _set_target(self, decision: TargetDecision, now: float) -> None:
         previous, self.target, self._target_ts = self.target, decision.target, now
-        await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
+        self._target_decision = decision
+        try:
+            await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
+        except Fenced:
+            raise  # no longer ours: the daemon stops this engine
+        except Exception as exc:  # Redis away: the target still holds; written again on return
+            self._log.error("journal.write_failed", what="target", error=type(exc).__name__)
         self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
                        position=self.position.size, working=working_quantity(self.live_orders()),
                        policy=self._policy.type, reason=decision.rationale, **decision.inputs)  # type: ignore[attr-defined]
@@ -394,8 +412,12 @@ class InstrumentEngine:
         """Kill switch (re-read from Redis) and risk limits, right before a new or moved order."""
         try:
             switch = await self._store.kill_switch(self.scopes)
+            self._redis_down = False
         except Exception as exc:  # Redis unreachable: never trade blind
-            self._log.error("risk.rejected", limit="redis_reachable", limit_value="true", actual=type(exc).__name__)
+            if not self._redis_down:  # once per outage, not once per book update
+                self._log.error("risk.rejected", limit="redis_reachable", limit_value="true",
+                                actual=type(exc).__name__)
+            self._redis_down = True
             return False
         switch = switch or self.kill  # a switch engaged locally while Redis was away still holds
         if switch is not None:

@@ -22,10 +22,12 @@ FILL_LOOKBACK_S = 60.0
 async def reconcile(engine: InstrumentEngine, venue: Venue, store: Store) -> None:
     symbol = engine.symbol
     log = get_logger(instrument=symbol)
+    await engine.flush_unrecorded_fills()  # counted while Redis was away, before the journal is read
     engine.position = await store.load_position(symbol)
     engine.restore_target(await store.load_target(symbol))
     journal = {o.client_order_id: o for o in await store.load_orders(symbol)}
     engine.orders = dict(journal)
+    engine.attached = True  # from here the venue's order updates and fills apply (deduplicated)
     at_venue = {o.client_order_id: o for o in await venue.fetch_open_orders(symbol)}
 
     for cid, venue_order in at_venue.items():

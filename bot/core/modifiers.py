@@ -27,7 +27,7 @@ from bot.core.types import InstrumentState
 
 
 class _Modifier(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DrawdownScale(_Modifier):

@@ -9,9 +9,14 @@ from typing import Protocol
 from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import ZERO, Fill, Order
+from bot.errors import ScalebotError
 
 
 KILL_ACTIONS = ("cancel", "flatten")
+
+
+class Fenced(ScalebotError):
+    """A write by an instance whose lease on the instrument is no longer current: refused."""
 
 
 @dataclass(frozen=True, slots=True)

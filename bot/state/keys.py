@@ -86,8 +86,8 @@ class Keys:
     def instrument_tag(self, symbol: str) -> str:
         """A short, venue-safe tag for client order ids: ``sb`` + 8 hex of prefix and symbol.
 
-        Client order ids are ``{tag}-{seq}``: at most 30 characters of ``[a-z0-9-]``, which every
-        venue accepts (Binance allows 36, Deribit labels 64).
+        Client order ids are ``{tag}-{run}-{seq}``: at most 36 characters of ``[a-z0-9-]``, which
+        every venue accepts (Binance allows 36, Deribit labels 64).
         """
         digest = hashlib.sha1(f"{self.prefix}|{symbol}".encode()).hexdigest()[:8]
         return f"sb{digest}"

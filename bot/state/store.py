@@ -21,7 +21,7 @@ from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import Fill, Order
 from bot.errors import ExitCode, ScalebotError
-from bot.state.base import KillSwitch, PositionRecord
+from bot.state.base import Fenced, KillSwitch, PositionRecord
 from bot.state.keys import Keys, redact_url
 
 START_HINT = "start one with `redis-server --daemonize yes`, or point SCALEBOT_REDIS_URL (or redis.url) at one"
@@ -60,10 +60,6 @@ return 0
 """
 
 
-class Fenced(ScalebotError):
-    """A write by an instance whose lease on the instrument is no longer current: refused."""
-
-
 class StoreUnavailable(ScalebotError):
     """Redis cannot be reached; no new order may be journalled, so none may be sent."""
 
@@ -80,6 +76,8 @@ class RedisStore:
         self.keys = Keys(prefix)
         self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
         self._tokens: dict[str, str] = {}
+        self._last_seq: dict[str, int] = {}
+        self._run = _base36(time.time_ns() // 1_000_000)
         self._fenced = self._redis.register_script(_FENCED_WRITE)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
@@ -125,9 +123,17 @@ class RedisStore:
 
     # orders -----------------------------------------------------------------------------------
     async def next_client_order_id(self, symbol: str) -> str:
-        """A client order id never used before under this prefix (survives restarts)."""
-        seq = await self._redis.incr(self.keys.order_seq(symbol))
-        return f"{self.keys.instrument_tag(symbol)}-{seq}"
+        """A client order id never used before under this prefix: ``{tag}-{run}-{seq}``, where
+        ``run`` is this process's start (ms, base 36) and ``seq`` a Redis counter that never goes
+        back below what this process has used, even if Redis comes back empty."""
+        key = self.keys.order_seq(symbol)
+        seq = await self._redis.incr(key)
+        used = self._last_seq.get(symbol, 0)
+        if seq <= used:
+            seq = used + 1
+            await self._redis.set(key, seq)
+        self._last_seq[symbol] = seq
+        return f"{self.keys.instrument_tag(symbol)}-{self._run}-{seq}"
 
     async def save_order(self, order: Order) -> None:
         """Journal an order (its intent before it is sent, then each change); a terminal order
@@ -332,3 +338,12 @@ def _position_fields(position: PositionRecord) -> dict[str, str]:
 
 def _flat(fields: dict[str, str]) -> list[str]:
     return [item for pair in fields.items() for item in pair]
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"

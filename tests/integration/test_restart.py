@@ -16,7 +16,7 @@ from tests.integration.support import QUIET_MARKET, DaemonProcess, config_dict, 
 
 
 def _seq(cid: str) -> int:
-    return int(re.fullmatch(r"sb[0-9a-f]{8}-(\d+)", cid).group(1))
+    return int(re.fullmatch(r"sb[0-9a-f]{8}-[0-9a-z]+-(\d+)", cid).group(1))
 
 
 def test_restart_after_crash_adopts_orders_and_sends_nothing_twice(prefix: str, redis_url: str, tmp_path: Path) -> None:

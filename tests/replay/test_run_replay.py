@@ -114,3 +114,19 @@ async def test_real_time_speed(tmp_path: Path) -> None:
     start = time.monotonic()
     summary = await run_replay(cfg, tmp_path / "d", tmp_path / "out", realtime=True)
     assert time.monotonic() - start >= 0.28 and summary["run"]["realtime"] is True
+
+
+def test_replay_and_report_commands(tmp_path: Path) -> None:
+    from tests.integration.support import cli
+
+    out = tmp_path / "out"
+    result = cli("replay", "--config", str(REPO / "config/examples/replay-binance-btcusdt.yaml"),
+                 "--data", str(REPO / "tests/data/binance-futures-btcusdt-2024-08-08-slice"), "--out", str(out),
+                 "--log-format", "json", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} >= {"orders.jsonl", "fills.jsonl", "summary.json"}
+    assert "parent orders" in result.stdout
+    again = cli("report", str(out))
+    assert again.returncode == 0 and "cost bps" in again.stdout
+    missing = cli("report", str(tmp_path))
+    assert missing.returncode == 2 and "no summary.json" in missing.stderr

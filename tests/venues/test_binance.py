@@ -1,22 +1,23 @@
-"""The ccxt adapter against a local Binance USDⓈ-M REST server (ccxt's own binanceusdm client), and
-Binance's URL-prefix error mapping checked with the real URL through ccxt's error handler.
-
-Not covered yet: Binance's market and user-data websocket streams (the server has none)."""
+"""The ccxt adapter against a local Binance USDⓈ-M server (REST, market websocket streams and the
+user-data stream) with ccxt's own binanceusdm client code, and Binance's URL-prefix error mapping
+checked with the real URL through ccxt's error handler."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import AsyncIterator
 
 import ccxt
 import pytest
+from structlog.testing import capture_logs
 
-from bot.core.types import OrderStatus, Side
+from bot.core.types import Book, OrderStatus, OrderUpdate, Side, Trade
 from bot.venues.base import OrderRejected, OrderRequest, VenueError
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.errors import Action, classify
 from bot.venues.ccxt.venue import CcxtVenue
-from tests.venues.conftest import CREDENTIALS, FAST
+from tests.venues.conftest import CREDENTIALS, FAST, eventually, next_event
 from tests.venues.servers.binance import BinanceServer
 
 SYM = "BTCUSDT"
@@ -30,14 +31,23 @@ async def binance_server() -> AsyncIterator[BinanceServer]:
     await server.stop()
 
 
+def binance_config(server: BinanceServer, tmp_path: Path, **overrides) -> CcxtVenueConfig:
+    return CcxtVenueConfig.model_validate({
+        "exchange": "binanceusdm", "urls": {"rest": server.rest, "ws": server.ws},
+        "markets_cache": str(tmp_path / "binance.json"), **FAST, "rate_limit_cooldown_ms": 300, **overrides})
+
+
+def book_levels(book: Book) -> tuple[list, list]:
+    return [(float(l.price), float(l.size)) for l in book.bids], [(float(l.price), float(l.size)) for l in book.asks]
+
+
 @pytest.fixture
 async def venue(binance_server, tmp_path) -> AsyncIterator[CcxtVenue]:
-    cfg = CcxtVenueConfig.model_validate({
-        "exchange": "binanceusdm", "urls": {"rest": binance_server.rest, "ws": binance_server.ws},
-        "markets_cache": str(tmp_path / "binance.json"), **FAST, "rate_limit_cooldown_ms": 300})
-    v = CcxtVenue(cfg, CREDENTIALS)
+    v = CcxtVenue(binance_config(binance_server, tmp_path), CREDENTIALS)
     await v.connect([SYM])
-    v.is_stale = lambda symbol: False   # no websocket streams in this server: REST behaviour only
+    await next_event(v, Book)                       # the depth stream is synced: the book is fresh
+    await eventually(lambda: binance_server.subscribed("btcusdt@depth", "btcusdt@trade")
+                     and binance_server.user_sockets)
     yield v
     await v.close()
 
@@ -50,6 +60,53 @@ async def test_spec_from_exchange_info_and_rest_book(venue):
     assert not spec.inverse and spec.settle == "USDT"
     book = await venue.fetch_book(SYM, 2)
     assert (book.best_bid, book.best_ask) == (Decimal("60000.0"), Decimal("60000.1"))
+
+
+# websocket streams --------------------------------------------------------------------------------
+async def test_streams_book_diffs_trades_and_an_own_fill(binance_server, venue):
+    # depth: ccxt took a REST snapshot (lastUpdateId) and chains the diff events on U/u/pu
+    assert "GET /fapi/v1/depth" in binance_server.requests
+    assert binance_server.subscribed("btcusdt@depth@100ms", "btcusdt@trade")
+    await binance_server.book_change(bids=[(60000.0, 0), (59999.8, 0.7)], asks=[(60000.1, 2.5)])
+    book = await next_event(venue, Book, lambda b: b.best_bid == Decimal("59999.9"))
+    assert book_levels(book) == binance_server.book()
+    await binance_server.book_change(asks=[(60000.0, 0.4)])
+    book = await next_event(venue, Book, lambda b: b.best_ask == Decimal("60000.0"))
+    assert book_levels(book) == binance_server.book()
+
+    # a public trade (@trade: m = buyer is maker, so the aggressor sold)
+    await binance_server.trade(59990.0, 0.25, "sell")
+    trade = await next_event(venue, Trade)
+    assert (trade.price, trade.size, trade.aggressor) == (Decimal("59990.0"), Decimal("0.25"), Side.SELL)
+
+    # our order: NEW on the user-data stream, then a trade through its price fills it (maker)
+    await venue.place_order(OrderRequest(SYM, "f1", Side.BUY, Decimal("59999.9"), Decimal("0.01")))
+    new = await next_event(venue, OrderUpdate, lambda u: u.reason == "stream")
+    assert (new.client_order_id, new.status, new.venue_order_id) == ("f1", OrderStatus.OPEN, "8001")
+    await binance_server.trade(59999.9, 0.5, "sell")
+    filled = await next_event(venue, OrderUpdate, lambda u: u.fill is not None)
+    fill = filled.fill
+    assert (filled.status, filled.filled) == (OrderStatus.FILLED, Decimal("0.01"))
+    assert (fill.client_order_id, fill.side, fill.price, fill.size, fill.liquidity, fill.fee_currency) == (
+        "f1", Side.BUY, Decimal("59999.9"), Decimal("0.01"), "maker", "USDT")
+    assert fill.fee == Decimal("0.1199998")
+    # ACCOUNT_UPDATE: the position and the balance stream
+    await eventually(lambda: SYM in venue.positions and venue.positions[SYM].size == Decimal("0.01"))
+    assert venue.positions[SYM].side == "long"
+    await eventually(lambda: venue.balances.get("USDT") == Decimal("9999.8800002"))
+    assert binance_server.requests.count("POST /fapi/v1/listenKey") == 1
+
+
+async def test_depth_gap_resyncs_from_a_fresh_snapshot(binance_server, venue):
+    snapshots = binance_server.requests.count("GET /fapi/v1/depth")
+    binance_server.bids["59990.00"] = "4.000"     # a level only a new snapshot shows
+    await binance_server.book_change(asks=[(60000.2, 0)], gap=True)   # pu is not the last u: lost event
+    book = await next_event(venue, Book, lambda b: Decimal("59990") in [l.price for l in b.bids], timeout=5)
+    assert book_levels(book) == binance_server.book()
+    assert binance_server.requests.count("GET /fapi/v1/depth") > snapshots
+    await binance_server.book_change(bids=[(59990.0, 0)])
+    book = await next_event(venue, Book, lambda b: Decimal("59990") not in [l.price for l in b.bids])
+    assert book_levels(book) == binance_server.book()
 
 
 async def test_post_only_place_reject_cancel(binance_server, venue):
@@ -102,3 +159,52 @@ def test_error_mapping_uses_the_real_url_prefix():
     assert classify(raised(0, fapi, status=429)) is Action.SLOW_DOWN
     # on a loopback URL the prefix table does not apply: binanceusdm's common map still rejects
     assert classify(raised(-5022, "http://127.0.0.1:1/fapi/v1/order")) is Action.REJECTED
+
+
+# key permissions (live mode) ----------------------------------------------------------------------
+async def test_live_refuses_a_key_that_can_withdraw(binance_server, tmp_path):
+    binance_server.api_restrictions["enableWithdrawals"] = True
+    venue = CcxtVenue(binance_config(binance_server, tmp_path), CREDENTIALS)
+    try:
+        with pytest.raises(VenueError, match="can withdraw.*untick 'Enable Withdrawals'"):
+            await venue.connect([SYM])
+        # refused before any stream or order: nothing subscribed, clients closed
+        assert "GET /sapi/v1/account/apiRestrictions" in binance_server.requests
+        assert not binance_server.sockets and "POST /fapi/v1/listenKey" not in binance_server.requests
+        assert venue.md.session is None and venue.acct.session is None
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("answer", ["missing", "denied", "no_field", "testnet"])
+async def test_permissions_the_venue_cannot_tell_are_a_warning(binance_server, tmp_path, answer):
+    """404 (no such endpoint), -2015 (key not allowed to ask), an answer without the field, and the
+    test network (ccxt has no sapi URL there): logged, and live trading goes on."""
+    if answer == "missing":
+        binance_server.api_restrictions = None
+    elif answer == "denied":
+        binance_server.faults.append(("GET /sapi/v1/account/apiRestrictions", 401,
+                                      {"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, {}))
+    elif answer == "no_field":
+        del binance_server.api_restrictions["enableWithdrawals"]
+    with capture_logs() as logs:
+        venue = CcxtVenue(binance_config(binance_server, tmp_path, testnet=answer == "testnet"), CREDENTIALS)
+        try:
+            await venue.connect([SYM])
+            await next_event(venue, Book)
+            assert not venue.halted(SYM)
+        finally:
+            await venue.close()
+    [warning] = [e for e in logs if e["event"] == "venue.permissions_unknown"]
+    assert warning["log_level"] == "warning" and "withdraw" in warning["hint"]
+    assert ("GET /sapi/v1/account/apiRestrictions" in binance_server.requests) is (answer != "testnet")
+
+
+async def test_paper_mode_asks_no_permissions(binance_server, tmp_path):
+    venue = CcxtVenue.from_config(binance_config(binance_server, tmp_path), None, "paper")
+    try:
+        await venue.connect([SYM])
+        await next_event(venue, Book)
+    finally:
+        await venue.close()
+    assert not [r for r in binance_server.requests if r.startswith(("GET /sapi", "POST /fapi/v1/listenKey"))]

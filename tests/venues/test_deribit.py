@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ccxt
 import pytest
+from structlog.testing import capture_logs
 
 from bot.core.types import Book, OrderStatus, OrderUpdate, Side, Trade
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, VenueError
@@ -79,6 +80,56 @@ async def test_instrument_spec_from_markets_and_cached_for_restart(deribit_serve
 async def test_unknown_symbol_is_a_venue_error(deribit_venue):
     with pytest.raises(VenueError, match="no instrument ETH-NOPE"):
         await deribit_venue.connect(["ETH-NOPE"])
+
+
+# key permissions (live mode) ----------------------------------------------------------------------
+async def test_live_refuses_a_key_that_can_withdraw(deribit_server, tmp_path):
+    deribit_server.auth_scope = "connection mainaccount account:read_write trade:read_write wallet:read_write"
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path), CREDENTIALS)
+    try:
+        with pytest.raises(VenueError, match="can withdraw.*wallet:read_write.*'Wallet' permission to read"):
+            await venue.connect([PERP])
+        assert deribit_server.count("public/auth") == 1 and deribit_server.count("ws:public/auth") == 0
+        assert not deribit_server.sockets and not deribit_server.count("ws:public/subscribe")
+        assert venue.md.session is None and venue.acct.session is None and not venue.acct.clients
+    finally:
+        await venue.close()
+
+
+async def test_a_read_only_wallet_scope_passes(deribit_server, deribit_venue):
+    with capture_logs() as logs:
+        await connected(deribit_venue, deribit_server)
+    assert [e["withdrawals"] for e in logs if e["event"] == "venue.permissions_checked"] == [False]
+    assert not [e for e in logs if e["event"] == "venue.permissions_unknown"]
+    assert deribit_server.count("public/auth") == 1      # asked once over REST, then streams log in
+
+
+async def test_permissions_the_venue_cannot_tell_are_a_warning(deribit_server, tmp_path):
+    deribit_server.auth_scope = None                     # public/auth answers without a scope
+    with capture_logs() as logs:
+        venue = CcxtVenue(deribit_config(deribit_server, tmp_path), CREDENTIALS)
+        try:
+            await connected(venue, deribit_server)
+            assert not venue.halted(PERP)
+        finally:
+            await venue.close()
+    [warning] = [e for e in logs if e["event"] == "venue.permissions_unknown"]
+    assert warning["log_level"] == "warning" and warning["check"] == "public/auth scope"
+
+
+async def test_a_key_the_venue_refuses_to_describe_is_a_warning_not_a_stall(deribit_server, tmp_path):
+    deribit_server.faults.append(Fault("public/auth", status=400, body={
+        "jsonrpc": "2.0", "error": {"code": 13021, "message": "forbidden"}}))
+    with capture_logs() as logs:
+        venue = CcxtVenue(deribit_config(deribit_server, tmp_path), CREDENTIALS)
+        try:
+            started = asyncio.get_running_loop().time()
+            await connected(venue, deribit_server)
+            assert asyncio.get_running_loop().time() - started < 1.5
+        finally:
+            await venue.close()
+    [warning] = [e for e in logs if e["event"] == "venue.permissions_unknown"]
+    assert "PermissionDenied" in warning["error"]
 
 
 # market data --------------------------------------------------------------------------------------

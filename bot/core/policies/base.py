@@ -18,7 +18,7 @@ policy names the ones it reads so the engine builds only those (others stay at t
 class PolicyParams(BaseModel):
     """Base of every policy's parameters: immutable, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     NEEDS: ClassVar[frozenset[str]] = VIEWS
 
     def needs(self) -> frozenset[str]:

@@ -13,12 +13,17 @@
   :class:`_Deribit` makes a snapshot replace the book and turns a change-id gap into
   ``InvalidNonce``, upon which the adapter reconnects the market-data client for a new snapshot.
 * Errors are mapped to actions by :mod:`bot.venues.ccxt.errors`.
+* Live ``connect`` refuses an API key that can withdraw funds where the venue reports it
+  (Binance ``apiRestrictions.enableWithdrawals``, Deribit ``public/auth`` scope
+  ``wallet:read_write``); where it cannot tell, it logs ``venue.permissions_unknown`` and goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -80,6 +85,49 @@ class _Deribit(ccxt.pro.deribit):
 
 
 _CLASSES: dict[str, Callable[[dict], Any]] = {"deribit": _Deribit, "binanceusdm": ccxt.pro.binanceusdm}
+
+_PERMISSION_SOURCES = {"binanceusdm": "GET /sapi/v1/account/apiRestrictions enableWithdrawals",
+                       "deribit": "public/auth scope"}
+_WITHDRAWAL_REFUSALS = {
+    "binanceusdm": "binanceusdm: this API key can withdraw funds (apiRestrictions enableWithdrawals is true); "
+                   "live trading refuses such a key: untick 'Enable Withdrawals' for it in Binance API "
+                   "Management (or create a key without it) and restart",
+    "deribit": "deribit: this API key can withdraw funds (its scope includes wallet:read_write); live trading "
+               "refuses such a key: set the key's 'Wallet' permission to read (or none) in Deribit's API "
+               "settings (or create a key without it) and restart",
+}
+
+
+def _deribit_auth_params(exchange: Any) -> dict[str, Any]:
+    """``public/auth`` with the ``client_signature`` grant (the secret never leaves the process):
+    HMAC-SHA256 of timestamp, nonce and data joined by newlines, keyed with the API secret, as ccxt
+    signs its websocket login."""
+    timestamp = exchange.milliseconds()
+    nonce = f"{timestamp}{random.randrange(10**6):06d}"
+    signature = hmac.new(exchange.secret.encode(), f"{timestamp}\n{nonce}\n".encode(), hashlib.sha256).hexdigest()
+    return {"grant_type": "client_signature", "client_id": exchange.apiKey, "timestamp": timestamp,
+            "signature": signature, "nonce": nonce, "data": ""}
+
+
+def build_exchange(cfg: CcxtVenueConfig, credentials: Any | None = None) -> Any:
+    """The ccxt.pro instance for ``cfg``: rate limiter on, the configured timeout, test network
+    (``set_sandbox_mode``) and endpoint overrides (``cfg.urls``) applied; keys if given. Shared by
+    the venue and the recorder (:mod:`bot.record`)."""
+    options: dict[str, Any] = {"enableRateLimit": True, "timeout": cfg.request_timeout_ms, "verbose": cfg.verbose}
+    if credentials is not None:
+        options["apiKey"] = credentials.api_key.get_secret_value()
+        options["secret"] = credentials.secret.get_secret_value()
+        if getattr(credentials, "password", None) is not None:
+            options["password"] = credentials.password.get_secret_value()
+    exchange = _CLASSES[cfg.exchange](options)
+    if cfg.testnet:
+        try:
+            exchange.set_sandbox_mode(True)
+        except ccxt.NotSupported as exc:
+            raise VenueError(f"{cfg.exchange}: ccxt has no test network for it ({exc})") from None
+    if cfg.urls is not None:
+        exchange.urls["api"] = _rebase(exchange.urls["api"], cfg.urls.rest, cfg.urls.ws)
+    return exchange
 
 
 @dataclass(slots=True)
@@ -159,22 +207,7 @@ class CcxtVenue:
 
     # construction -----------------------------------------------------------------------------
     def _make_exchange(self, credentials: Any | None) -> Any:
-        cfg = self._cfg
-        options: dict[str, Any] = {"enableRateLimit": True, "timeout": cfg.request_timeout_ms, "verbose": cfg.verbose}
-        if credentials is not None:
-            options["apiKey"] = credentials.api_key.get_secret_value()
-            options["secret"] = credentials.secret.get_secret_value()
-            if getattr(credentials, "password", None) is not None:
-                options["password"] = credentials.password.get_secret_value()
-        exchange = _CLASSES[cfg.exchange](options)
-        if cfg.testnet:
-            try:
-                exchange.set_sandbox_mode(True)
-            except ccxt.NotSupported as exc:
-                raise VenueError(f"{cfg.exchange}: ccxt has no test network for it ({exc})") from None
-        if cfg.urls is not None:
-            exchange.urls["api"] = _rebase(exchange.urls["api"], cfg.urls.rest, cfg.urls.ws)
-        return exchange
+        return build_exchange(self._cfg, credentials)
 
     # connection -------------------------------------------------------------------------------
     async def connect(self, symbols: list[str]) -> None:
@@ -182,6 +215,12 @@ class CcxtVenue:
             await self._load_markets()
         except ccxt.BaseError as exc:
             raise VenueError(f"{self.name}: cannot load markets ({type(exc).__name__}: {exc})") from None
+        if self.acct is not None:
+            try:
+                await self._refuse_withdrawal_keys()
+            except VenueError:
+                await self.close()
+                raise
         unknown = [s for s in [*symbols, *self._cfg_greeks_symbols()] if self._resolve(s) is None]
         if unknown:
             raise VenueError(f"{self.name} has no instrument {', '.join(unknown)}")
@@ -208,6 +247,55 @@ class CcxtVenue:
                 self._spawn("positions", self._account_loop("positions", self._watch_positions, self._on_positions))
             else:
                 self._spawn("positions", self._poll_positions())
+
+    # key permissions ----------------------------------------------------------------------------
+    async def _refuse_withdrawal_keys(self) -> None:
+        """Live trading refuses a key that can withdraw funds, where the venue says so: Binance's
+        ``GET /sapi/v1/account/apiRestrictions`` (``enableWithdrawals``), Deribit's ``public/auth``
+        ``scope`` (``wallet:read_write``; asked over REST with the ``client_signature`` grant).
+        Where the venue cannot tell (endpoint missing, denied or unreachable, or no such field),
+        ``venue.permissions_unknown`` is logged and trading goes on."""
+        try:
+            can_withdraw, source = await self._withdrawal_permission()
+        except (ccxt.BaseError, asyncio.TimeoutError, KeyError, TypeError) as exc:
+            self._log.warning("venue.permissions_unknown", check=_PERMISSION_SOURCES[self.name],
+                              error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                              hint="make sure the API key cannot withdraw funds")
+            return
+        if can_withdraw is None:
+            self._log.warning("venue.permissions_unknown", check=source,
+                              error="the venue's answer does not say whether the key can withdraw",
+                              hint="make sure the API key cannot withdraw funds")
+            return
+        if can_withdraw:
+            raise VenueError(_WITHDRAWAL_REFUSALS[self.name])
+        self._log.info("venue.permissions_checked", check=source, withdrawals=False)
+
+    async def _withdrawal_permission(self) -> tuple[bool | None, str]:
+        """(whether the key can withdraw, None if the answer does not say; what was asked)."""
+        acct = self.acct
+        timeout = self._cfg.request_timeout_ms / 1000
+        attempt = 0
+        while True:
+            try:
+                if self.name == "binanceusdm":
+                    answer = await asyncio.wait_for(acct.sapi_get_account_apirestrictions(), timeout)
+                    flag = answer.get("enableWithdrawals") if isinstance(answer, dict) else None
+                    return (None if flag is None else flag in (True, "true")), _PERMISSION_SOURCES[self.name]
+                # Deribit: public/auth (client_signature grant, as ccxt's websocket login) over REST,
+                # whose answer names the key's scope; errors come back at once as HTTP errors
+                answer = await asyncio.wait_for(acct.publicGetAuth(_deribit_auth_params(acct)), timeout)
+                result = answer.get("result") if isinstance(answer, dict) else None
+                scope = result.get("scope") if isinstance(result, dict) else None
+                if not isinstance(scope, str):
+                    return None, _PERMISSION_SOURCES[self.name]
+                return "wallet:read_write" in scope.split(), _PERMISSION_SOURCES[self.name]
+            except (ccxt.NetworkError, asyncio.TimeoutError) as exc:
+                # transient (not a rate limit, not a ban): retry a few times, then "cannot tell"
+                if classify(exc) is not Action.RETRY or attempt >= self._cfg.max_retries:
+                    raise
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
 
     def _cfg_greeks_symbols(self) -> list[str]:
         return [s for s in self._cfg.greeks_symbols if s not in self._specs]

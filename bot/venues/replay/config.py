@@ -16,7 +16,7 @@ from bot.core.types import InstrumentSpec
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ReplayMarketConfig(_Model):

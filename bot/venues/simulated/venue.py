@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import AsyncIterator, Callable, Protocol
 
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderUpdate
+from bot.log import get_logger
 from bot.venues.base import OrderRequest, VenueError, VenueEvent, VenueOrder
 from bot.venues.simulated.exchange import SimulatedExchange
 from bot.venues.simulated.market import MarketParams, SimulatedMarket
@@ -78,6 +79,10 @@ class SimulatedVenue:
         self._queue: asyncio.Queue[VenueEvent] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._unsaved: set[str] = set()
+        self._versions: dict[str, int] = {}
+        """Per instrument, the version of the account this process last saved or loaded."""
+        self._log = get_logger(venue="simulated")
 
     async def connect(self, symbols: list[str]) -> None:
         unknown = sorted(set(symbols) - set(self._instruments))
@@ -89,12 +94,14 @@ class SimulatedVenue:
         self._task = asyncio.create_task(self._run(), name="simulated-venue")
 
     async def activate(self, symbol: str) -> None:
-        """Load ``symbol``'s account from the store and start its market where it left off."""
+        """Load ``symbol``'s account from the store (unless this process holds a newer copy, as
+        after a Redis outage) and start its market where it left off."""
         async with self._lock:
             saved = await self._store.load_sim_state(symbol) if self._store else None
-            exchange = self._exchanges[symbol] = SimulatedExchange({symbol: self._instruments[symbol].spec})
-            if saved:
+            if saved and saved.get("version", 0) > self._versions.get(symbol, 0):
+                exchange = self._exchanges[symbol] = SimulatedExchange({symbol: self._instruments[symbol].spec})
                 exchange.load(saved["exchange"])
+                self._versions[symbol] = saved["version"]
             runs = self._runs[symbol] = (saved or {}).get("runs", 0) + 1
             rng = random.Random(f"{self._seed}:{symbol}:{runs}")
             market = self._markets[symbol] = SimulatedMarket(symbol, self._instruments[symbol].market, rng,
@@ -143,14 +150,26 @@ class SimulatedVenue:
                 updates = self._exchanges[symbol].on_market(book, trades)
                 for event in (book, *trades, *updates):
                     self._queue.put_nowait(event)
-                if updates:
+                if updates or symbol in self._unsaved:
                     await self._save(symbol)
 
     async def _save(self, symbol: str) -> None:
+        """Persist ``symbol``'s account. The exchange keeps running when its store is away (as a
+        real one would): a failed save is logged and retried on the next step."""
         market = self._markets.get(symbol)
-        if self._store is not None and market is not None:
+        if self._store is None or market is None:
+            return
+        version = self._versions.get(symbol, 0) + 1
+        try:
             await self._store.save_sim_state(symbol, {"exchange": self._exchanges[symbol].to_dict(),
-                                                      "mid": market.mid, "runs": self._runs[symbol]})
+                                                      "mid": market.mid, "runs": self._runs[symbol],
+                                                      "version": version})
+            self._versions[symbol] = version
+            self._unsaved.discard(symbol)
+        except Exception as exc:
+            if symbol not in self._unsaved:
+                self._log.error("sim.save_failed", instrument=symbol, error=type(exc).__name__)
+            self._unsaved.add(symbol)
 
     async def _act(self, symbol: str, action: Callable[[SimulatedExchange], OrderUpdate]) -> OrderUpdate:
         async with self._lock:

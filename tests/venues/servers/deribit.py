@@ -66,6 +66,9 @@ class DeribitServer:
         self.positions: dict[str, float] = {"BTC-PERPETUAL": 0.0, OPTION["instrument_name"]: 0.0}
         self.faults: list[Fault] = []
         self.requests: list[str] = []
+        # what public/auth reports as the key's scope (None: no scope field in the answer);
+        # a key that can withdraw has wallet:read_write
+        self.auth_scope: str | None = "connection mainaccount account:read trade:read_write wallet:read"
         self.sockets: list[web.WebSocketResponse] = []
         self.subscriptions: dict[web.WebSocketResponse, set[str]] = {}
         self._ids = itertools.count(1001)
@@ -186,6 +189,19 @@ class DeribitServer:
             await asyncio.sleep(fault.delay_s)
         return web.json_response(body, status=status)
 
+    def _auth(self, params: dict) -> dict:
+        """``public/auth`` with the ``client_signature`` grant (HTTP or WebSocket)."""
+        if params.get("grant_type") != "client_signature":
+            raise RpcError(13004, "invalid_credentials")
+        payload = f"{params.get('timestamp')}\n{params.get('nonce')}\n{params.get('data', '')}"
+        expected = hmac.new(SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if params.get("client_id") != API_KEY or params.get("signature") != expected:
+            raise RpcError(13004, "invalid_credentials")
+        result = {"access_token": "tok", "refresh_token": "ref", "expires_in": 31536000, "token_type": "bearer"}
+        if self.auth_scope is not None:
+            result["scope"] = self.auth_scope
+        return result
+
     def _check_signature(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
         if not header.startswith("deri-hmac-sha256 "):
@@ -201,6 +217,8 @@ class DeribitServer:
     async def _call(self, name: str, p: dict[str, str]) -> Any:
         if name == "public/get_time":
             return _ms()
+        if name == "public/auth":
+            return self._auth(p)
         if name == "public/get_currencies":
             return [{"currency": "BTC", "currency_long": "Bitcoin", "fee_precision": 4, "min_confirmations": 1,
                      "min_withdrawal_fee": 0.0001, "withdrawal_fee": 0.0001, "coin_type": "BITCOIN"}]
@@ -338,16 +356,14 @@ class DeribitServer:
                 method, rid, params = req.get("method"), req.get("id"), req.get("params") or {}
                 self.requests.append(f"ws:{method}")
                 if method == "public/auth":
-                    payload = f"{params['timestamp']}\n{params['nonce']}\n{params.get('data', '')}"
-                    expected = hmac.new(SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
-                    if params.get("client_id") != API_KEY or params.get("signature") != expected:
-                        await ws.send_json({"jsonrpc": "2.0", "id": rid, "error": {"code": 13004,
-                                                                                  "message": "invalid_credentials"}})
+                    try:
+                        result = self._auth(params)
+                    except RpcError as exc:
+                        await ws.send_json({"jsonrpc": "2.0", "id": rid, "error": {"code": exc.code,
+                                                                                  "message": exc.message}})
                         continue
                     authed = True
-                    await ws.send_json({"jsonrpc": "2.0", "id": rid, "result": {
-                        "access_token": "tok", "refresh_token": "ref", "expires_in": 31536000, "scope": "trade",
-                        "token_type": "bearer"}})
+                    await ws.send_json({"jsonrpc": "2.0", "id": rid, "result": result})
                 elif method in ("public/subscribe", "private/subscribe"):
                     if method == "private/subscribe" and not authed:
                         await ws.send_json({"jsonrpc": "2.0", "id": rid, "error": {"code": 13009,
