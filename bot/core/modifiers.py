@@ -7,7 +7,7 @@ policy's caps stays within them. Configured per instrument as a list of ``{type:
   the target by 1 for dd ≤ ``start``, ``min_scale`` for dd ≥ ``stop``, linearly in between.
 * ``cap``: clip to ``max_long`` / ``max_short`` contracts and to ``max_notional_usd`` at the mid.
 
-See ``docs/policies/hedging.md``.
+See ``docs/policies.md``.
 """
 
 from __future__ import annotations

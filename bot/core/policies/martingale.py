@@ -27,14 +27,14 @@ class Params(StreakParams):
     type: Literal["martingale"] = "martingale"
     i_understand_martingale_risk: bool = Field(
         default=False, validate_default=True,
-        description="must be true: doubling after losses risks ruin (docs/policies/sizing.md)")
+        description="must be true: doubling after losses risks ruin (docs/policies.md)")
 
     @field_validator(ACKNOWLEDGEMENT)
     @classmethod
     def _acknowledged(cls, value: bool) -> bool:
         if value is not True:
             raise ValueError("must be true to use martingale sizing, which multiplies the size after every loss "
-                             "and can ruin the account (see docs/policies/sizing.md)")
+                             "and can ruin the account (see docs/policies.md)")
         return value
 
 

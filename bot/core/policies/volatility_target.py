@@ -4,7 +4,7 @@ size (USD) = ± target_vol / σ × capital_usd, in contracts at the book's mid, 
 realised vol of mids sampled every ``sample_interval_s`` (optionally resampled to
 ``return_interval_s``), estimated by EWMA (RiskMetrics λ = 0.94 by default) or as the RMS of a
 window of returns, annualised with 365-day years, then floored at ``vol_floor`` and capped at
-``vol_cap``. See ``docs/policies/hedging.md``.
+``vol_cap``. See ``docs/policies.md``.
 """
 
 from __future__ import annotations
