@@ -19,6 +19,7 @@ from bot.errors import ConfigError, ExitCode, VenueUnavailable
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.reconcile import catch_up_fills, reconcile
+from bot.execution_tracking import ExecutionTracker
 from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
 from bot.state.store import Fenced, RedisStore
@@ -66,8 +67,10 @@ class Daemon:
             raise VenueUnavailable(f"cannot connect to venue {self.venue.name}: {exc}") from None
         try:
             specs = {symbol: await self.venue.instrument(symbol) for symbol in symbols}
+            self.tracker = ExecutionTracker(specs)
             self.engines = build_engines(self.config, specs, venue=self.venue, store=self.store, throttler=throttler,
-                                         clock=self._clock, portfolio=self.portfolio, metrics=self._metrics)
+                                         clock=self._clock, portfolio=self.portfolio, metrics=self._metrics,
+                                         tracker=self.tracker)
             await self.store.register_instruments(symbols)
             self._log.info("daemon.started", mode=self.config.mode, venue=self.venue.name, instruments=symbols,
                            prefix=self.config.redis.prefix, instance=self.instance)

@@ -33,6 +33,7 @@ from bot.core.policies.volatility_target import ewma_vol
 from bot.core.types import (
     ZERO, Book, FactorsUpdate, Fill, GreeksView, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
 )
+from bot.execution_tracking import ExecutionTracker
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.portfolio import Portfolio
@@ -69,6 +70,7 @@ class InstrumentEngine:
         flatten_urgency: Urgency = Urgency(escalate_after_s=5.0, step_every_s=2.0, deadline_s=60.0),
         modifiers: Sequence[ModifierConfig] = (),
         metrics: Metrics | None = None,
+        tracker: ExecutionTracker | None = None,
     ):
         self.spec = spec
         self.symbol = spec.symbol
@@ -118,6 +120,8 @@ class InstrumentEngine:
         self.attached = False
         """True once reconciliation has loaded the journal: the venue's order updates apply."""
         self._metrics = metrics
+        self._tracker = tracker
+        """Measures each target change as a parent order (``execution.completed``)."""
         self._placed_size = ZERO
         self._filled_size = ZERO
         self._actions = 0
@@ -196,6 +200,9 @@ class InstrumentEngine:
                                        pnl.apply_fill(p.pnl, p.size, fill, self.spec))
         self._track_best_mid(reset=p.size == 0 or (p.size > 0) != (self.position.size > 0))
         self._filled_size += fill.size
+        if self._tracker is not None:
+            self._tracker.on_fill(fill)
+            self._tracker.check(self.symbol, self._clock(), self.position.size, self.book.mid if self.book else None)
         try:
             await self._store.record_fill(fill, self.position)
         except Exception as exc:
@@ -388,6 +395,10 @@ class InstrumentEngine:
     async def _set_target(self, decision: TargetDecision, now: float) -> None:
         previous, self.target, self._target_ts = self.target, decision.target, now
         self._target_decision = decision
+        if self._tracker is not None:
+            deadline = self._execution.urgency.deadline_s
+            self._tracker.on_target(self.symbol, now, decision.target, self.position.size,
+                                    self.book.mid if self.book else None, now + deadline if deadline else None)
         try:
             await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
         except Fenced:
@@ -401,6 +412,8 @@ class InstrumentEngine:
     # order actions ------------------------------------------------------------------------------
     async def _execute(self, action: Action) -> None:
         self._actions += 1
+        if self._tracker is not None:
+            self._tracker.on_action(self.symbol)
         if isinstance(action, Cancel):
             await self.cancel(action.client_order_id, action.reason)
         elif isinstance(action, Place):

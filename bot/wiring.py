@@ -7,6 +7,7 @@ from typing import Any, Callable
 from bot.config import Config
 from bot.core.types import InstrumentSpec
 from bot.engine import InstrumentEngine
+from bot.execution_tracking import ExecutionTracker
 from bot.metrics import Metrics
 from bot.portfolio import Portfolio
 from bot.state.base import Store
@@ -23,7 +24,8 @@ def build_portfolio(config: Config, started_ts: float) -> Portfolio:
 
 def build_engines(config: Config, specs: dict[str, InstrumentSpec], *, venue: Venue, store: Store, throttler: Any,
                   clock: Callable[[], float], portfolio: Portfolio,
-                  metrics: Metrics | None = None) -> dict[str, InstrumentEngine]:
+                  metrics: Metrics | None = None,
+                  tracker: ExecutionTracker | None = None) -> dict[str, InstrumentEngine]:
     """One engine per configured instrument, keyed by symbol."""
     guards = config.engine.guards
     return {
@@ -32,7 +34,7 @@ def build_engines(config: Config, specs: dict[str, InstrumentSpec], *, venue: Ve
             limits=inst.risk.limits(), sample_interval_s=inst.sample_interval_ms / 1000, venue=venue, store=store,
             throttler=throttler, clock=clock, portfolio=portfolio, account_limits=config.portfolio.limits(),
             modifiers=inst.modifiers, guards=inst.risk.guards(guards), account=config.engine.account,
-            kill_action=guards.kill_action, metrics=metrics,
+            kill_action=guards.kill_action, metrics=metrics, tracker=tracker,
         )
         for inst in config.instruments
     }

@@ -4,6 +4,7 @@ file; the periodic summary event; Prometheus metrics on loopback."""
 from __future__ import annotations
 
 import signal
+from decimal import Decimal
 import socket
 import urllib.request
 from pathlib import Path
@@ -36,6 +37,10 @@ def test_sighup_reload_summary_and_metrics(prefix: str, tmp_path: Path) -> None:
         daemon.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: _events(daemon, "config.reloaded"), 10, what="reload")
         wait_for(lambda: any(e["target"] == "-0.2" for e in _events(daemon, "target.computed")), 10, what="new target")
+        parent = wait_for(lambda: _events(daemon, "execution.completed"), 5, what="the first parent order's report")[0]
+        assert parent["side"] == "buy" and Decimal(parent["quantity"]) == Decimal("0.3")
+        assert "shortfall_bps" in parent and parent["order_actions"] >= 1
+        assert parent["fills"] == 0 or parent["maker_share"] == 1.0  # passive orders only
 
         path.write_text("mode: paper\ninstruments: [\n")
         daemon.proc.send_signal(signal.SIGHUP)

@@ -54,3 +54,5 @@ async def test_paper_run_reaches_target_through_passive_fills_only(prefix: str, 
         Decimal(f["size"]) for f in fills if f["side"] == "sell") == target
     assert state["exchange"]["resting"] == []  # shutdown cancelled everything
     assert Decimal(state["exchange"]["positions"]["BTC-PERP"]) == target
+    parent = daemon.tracker.current("BTC-PERP")
+    assert parent is not None and parent.target == target and parent.arrival_mid > 0
