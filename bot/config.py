@@ -214,6 +214,12 @@ class GuardsConfig(Model):
     max_errors_per_minute: int | None = Field(default=20, ge=1, description="venue call failures")
     stale_data_kill_after_s: float | None = Field(default=30.0, gt=0, description="book older than this")
     redis_down_kill_after_s: float | None = Field(default=10.0, gt=0, description="Redis unreachable this long")
+    flatten_deadline_s: float = Field(default=60.0, gt=0, description="flatten: passive, then IOC after this long")
+
+    def flatten_urgency(self) -> Urgency:
+        """Flattening quotes passively, steps inward from a twelfth of the deadline, then crosses."""
+        d = self.flatten_deadline_s
+        return Urgency(escalate_after_s=d / 12, step_every_s=d / 30, deadline_s=d)
 
 
 class EngineConfig(Model):

@@ -11,6 +11,7 @@ always do).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import replace
@@ -20,6 +21,7 @@ from typing import Any, Callable, Sequence
 from asyncio_throttle import Throttler
 
 from bot.core import pnl
+from bot.core.market_data import sanitize
 from bot.core.modifiers import ModifierConfig, apply_modifiers
 from bot.core.orders import apply_update
 from bot.core.guards import GuardLimits, GuardState, after_accept, after_error, after_reject, tripped
@@ -41,6 +43,8 @@ from bot.state.base import Fenced, KillSwitch, PositionRecord, Store, kill_scope
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
 MAX_MID_SAMPLES = 2048
+BAD_DATA_LOG_EVERY = 1000
+"""A run of rejected books is logged on the first and then every this many."""
 MAX_BACK_OFF_TICKS = 5
 BACK_OFF_BASE_S = 0.1
 """After the n-th post-only rejection in a row, quote n ticks back and place nothing new for
@@ -107,6 +111,7 @@ class InstrumentEngine:
         self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
         self._last_sample_ts = float("-inf")
         self._seen_fills: set[str] = set()
+        self._bad_books = 0
         self._best_mid: float | None = None
         self._vol: float | None = None
         self._pnl_view: PnlView | None = None
@@ -137,6 +142,15 @@ class InstrumentEngine:
 
     # inputs ---------------------------------------------------------------------------------
     def on_book(self, book: Book) -> None:
+        clean, problem = sanitize(book)
+        if problem is not None:
+            self._bad_books += 1
+            if self._bad_books == 1 or self._bad_books % BAD_DATA_LOG_EVERY == 0:
+                self._log.warning("market_data.rejected", reason=problem, kept=clean is not None,
+                                  count=self._bad_books)
+        if clean is None:
+            return  # keep the last good book: it ages into the stale-data limit
+        book = clean
         self.book = book
         self._track_best_mid()
         self._pnl_view = None
@@ -157,7 +171,12 @@ class InstrumentEngine:
             self._best_mid = mid
 
     def on_factors(self, update: FactorsUpdate) -> None:
-        self.factors = update.factors
+        """Venue factors; a non-finite value is treated as not provided."""
+        f = update.factors
+        bad = {k: None for k in ("funding_rate", "open_interest", "open_interest_change", "basis", "mark_price",
+                                 "index_price", "liquidations_usd")
+               if getattr(f, k) is not None and not math.isfinite(getattr(f, k))}
+        self.factors = replace(f, **bad) if bad else f
 
     async def on_order_update(self, update: OrderUpdate) -> None:
         if update.post_only_rejected and update.client_order_id in self.orders:

@@ -34,7 +34,8 @@ def build_engines(config: Config, specs: dict[str, InstrumentSpec], *, venue: Ve
             limits=inst.risk.limits(), sample_interval_s=inst.sample_interval_ms / 1000, venue=venue, store=store,
             throttler=throttler, clock=clock, portfolio=portfolio, account_limits=config.portfolio.limits(),
             modifiers=inst.modifiers, guards=inst.risk.guards(guards), account=config.engine.account,
-            kill_action=guards.kill_action, metrics=metrics, tracker=tracker,
+            kill_action=guards.kill_action, flatten_urgency=guards.flatten_urgency(), metrics=metrics,
+            tracker=tracker,
         )
         for inst in config.instruments
     }

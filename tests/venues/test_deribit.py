@@ -12,8 +12,8 @@ import ccxt
 import pytest
 from structlog.testing import capture_logs
 
-from bot.core.types import Book, OrderStatus, OrderUpdate, Side, Trade
-from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, VenueError
+from bot.core.types import Book, FactorsUpdate, OrderStatus, OrderUpdate, Side, Trade
+from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, VenueError
 from bot.venues.ccxt.errors import Action, classify
 from bot.venues.ccxt.venue import CcxtVenue
 from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_event
@@ -203,6 +203,13 @@ async def test_option_greeks_from_ticker_and_normalised_positions(deribit_server
         assert g.theta == pytest.approx(-40.0 * 365)             # USD per year
         assert g.underlying_price == pytest.approx(60100.0)
         assert g.mark_price_usd == pytest.approx(0.05 * 60100.0)
+        # the same Greeks are streamed as events for the portfolio's venue source, with the factors
+        events = []
+        while not venue._queue.empty():
+            events.append(venue._queue.get_nowait())
+        streamed = [e for e in events if isinstance(e, OptionGreeksUpdate) and e.symbol == option]
+        assert streamed and streamed[-1].greeks == g
+        assert any(isinstance(e, FactorsUpdate) for e in events)
 
         # flat: ccxt's parse_position says "short"; normalised it is flat
         assert await venue.fetch_position(PERP) == 0

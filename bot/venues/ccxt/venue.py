@@ -40,9 +40,11 @@ import ccxt.pro
 from asyncio_throttle import Throttler
 
 from bot.core.greeks.venue_conventions import VenueGreeks
-from bot.core.types import Book, Fill, InstrumentSpec, MarketFactors, OrderStatus, OrderUpdate, Side
+from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, MarketFactors, OrderStatus, OrderUpdate, Side
 from bot.log import get_logger
-from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError, VenueEvent, VenueOrder
+from bot.venues.base import (
+    OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError, VenueEvent, VenueOrder,
+)
 from bot.venues.ccxt import normalise as n
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.errors import Action, classify, retry_after_s
@@ -517,10 +519,13 @@ class CcxtVenue:
         market = self._resolve(symbol) or {}
 
         def handle(ticker: Any) -> None:
-            self.factors[symbol] = n.factors_from_ticker(ticker)
+            ts = self._clock()
+            factors = self.factors[symbol] = n.factors_from_ticker(ticker)
+            self._queue.put_nowait(FactorsUpdate(symbol, factors, ts))
             if market.get("option") and self.name == "deribit":
                 greeks = self.md.parse_greeks(ticker.get("info") or {}, market)
-                self.greeks[symbol] = n.greeks_from_ccxt(greeks, market, self._clock())
+                venue_greeks = self.greeks[symbol] = n.greeks_from_ccxt(greeks, market, ts)
+                self._queue.put_nowait(OptionGreeksUpdate(symbol, venue_greeks, ts))  # the Greeks layer's venue source
 
         await self._stream("ticker", symbol, lambda: self.md.watch_ticker(unified), handle)
 
