@@ -23,7 +23,7 @@ from bot.execution_tracking import ExecutionTracker
 from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
 from bot.state.store import Fenced, RedisStore
-from bot.venues.base import InProcessExchange, OptionGreeksUpdate, Venue, VenueError
+from bot.venues.base import AccountStreamRecovered, InProcessExchange, OptionGreeksUpdate, Venue, VenueError
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.venue import CcxtVenue
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
@@ -53,6 +53,7 @@ class Daemon:
         self.venue: Venue = build_venue(config, self.store, clock)
         self.engines: dict[str, InstrumentEngine] = {}
         self._stopping = False
+        self._jobs: set[asyncio.Future] = set()
         self.instance = config.engine.instance_id or f"{socket.gethostname()}-{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> ExitCode:
@@ -86,7 +87,7 @@ class Daemon:
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         self._stopping = True
-        for task in [stopper, *tasks]:
+        for task in [stopper, *tasks, *self._jobs]:
             task.cancel()
         _, stuck = await asyncio.wait([stopper, *tasks], timeout=STOP_TIMEOUT_S)
         for task in stuck:  # a library that swallowed the cancellation: shut down regardless
@@ -116,8 +117,7 @@ class Daemon:
             self._log.info("lease.acquired", instrument=symbol, fencing_token=token, instance=self.instance)
             if isinstance(self.venue, InProcessExchange):
                 await self.venue.activate(symbol)
-            await reconcile(engine, self.venue, self.store)
-            engine.set_kill(await self.store.kill_switch(engine.scopes))
+            await self._reconcile(engine, "lease acquired")
             engine.on_book(await self.venue.fetch_book(symbol))
             engine.owned = True
             runner = asyncio.create_task(engine.run())
@@ -143,6 +143,31 @@ class Daemon:
                     if isinstance(self.venue, InProcessExchange):
                         await self.venue.deactivate(symbol)
             waiting_logged = False
+
+    async def _reconcile(self, engine: InstrumentEngine, why: str) -> None:
+        """Reconcile ``engine`` with the venue while its decisions wait. If the two cannot be
+        made to agree, the instrument's own kill switch is engaged (a clear log line, and it stays
+        halted until `scalebot resume`); the other instruments run on."""
+        engine.reconciling = True
+        try:
+            await reconcile(engine, self.venue, self.store)
+            engine.set_kill(await self.store.kill_switch(engine.scopes))
+        except Fenced:
+            raise
+        except Exception as exc:
+            reason = f"reconcile failed ({why}): {type(exc).__name__}: {exc}"
+            self._log.error("reconcile.failed", instrument=engine.symbol, reason=reason)
+            switch = KillSwitch(engine.symbol, reason, "scalebot:reconcile", self._clock())
+            with contextlib.suppress(Exception):
+                await self.store.engage_kill(switch.scope, reason, switch.by)
+            engine.set_kill(switch)
+        finally:
+            engine.reconciling = False
+
+    def _background(self, job: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     async def _try(self, call: Awaitable[object]) -> object | None:
         """``call``'s result, or ``None`` (logged) when Redis does not answer."""
@@ -178,6 +203,11 @@ class Daemon:
         async for event in self.venue.events():
             if isinstance(event, OptionGreeksUpdate):
                 self.portfolio.on_venue_greeks(event)
+                continue
+            if isinstance(event, AccountStreamRecovered):
+                for engine in self.engines.values():
+                    if engine.owned:
+                        self._background(self._reconcile(engine, "account stream recovered"))
                 continue
             engine = self.engines.get(event.symbol)
             if engine is None or not (engine.owned or (engine.attached and isinstance(event, OrderUpdate))):

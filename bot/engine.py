@@ -124,6 +124,8 @@ class InstrumentEngine:
         """True while this instance holds the instrument's lease (the daemon sets it)."""
         self.attached = False
         """True once reconciliation has loaded the journal: the venue's order updates apply."""
+        self.reconciling = False
+        """While True (reconciliation running) decisions wait; updates still apply."""
         self._metrics = metrics
         self._tracker = tracker
         """Measures each target change as a parent order (``execution.completed``)."""
@@ -335,6 +337,8 @@ class InstrumentEngine:
         )
 
     async def decide(self) -> None:
+        if self.reconciling:
+            return  # woken again when reconciliation ends
         now = self._clock()
         if self.kill is None:
             reason = tripped(self._guards, self._guard_state, now=now, position=self.position.size,

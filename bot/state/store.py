@@ -7,6 +7,7 @@ instrument's keys at a time; a fill and the position it moves are written in one
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -77,6 +78,9 @@ class RedisStore:
         self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
+        self._write_locks: dict[str, asyncio.Lock] = {}
+        """Concurrent writes go out on different pooled connections and could land out of order
+        (an older position over a newer one); per instrument they are sent one at a time."""
         self._run = _base36(time.time_ns() // 1_000_000)
         self._fenced = self._redis.register_script(_FENCED_WRITE)
         self._acquire = self._redis.register_script(_ACQUIRE)
@@ -188,8 +192,10 @@ class RedisStore:
             if key not in keys:
                 keys.append(key)
             encoded.append([command, keys.index(key) + 1, *(str(a) for a in args)])
+        lock = self._write_locks.setdefault(symbol, asyncio.Lock())
         try:
-            await self._fenced(keys=keys, args=[self._tokens.get(symbol, ""), json.dumps(encoded)])
+            async with lock:  # one instrument's writes reach Redis in the order they were made
+                await self._fenced(keys=keys, args=[self._tokens.get(symbol, ""), json.dumps(encoded)])
         except ResponseError as exc:
             if "FENCED" in str(exc):
                 raise Fenced(f"{symbol}: lease token {self._tokens.get(symbol)} is stale; another instance owns it")

@@ -23,7 +23,16 @@ class OptionGreeksUpdate:
     ts: float
 
 
-VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate, OptionGreeksUpdate]
+@dataclass(frozen=True, slots=True)
+class AccountStreamRecovered:
+    """The venue's account streams (orders, fills, positions) came back after an error: updates
+    may have been missed, so the engines reconcile with the venue before trading on."""
+
+    symbol: str = "*"
+    ts: float = 0.0
+
+
+VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate, OptionGreeksUpdate, AccountStreamRecovered]
 """What a venue streams: market data (books, trades, funding/open interest/mark) and updates on
 our own orders."""
 

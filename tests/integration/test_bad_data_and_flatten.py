@@ -85,3 +85,37 @@ async def test_kill_switch_with_flatten_closes_the_position_with_reducing_orders
     finally:
         stop.set()
         assert await asyncio.wait_for(run, 15) == ExitCode.OK
+
+
+async def test_an_instrument_that_cannot_be_reconciled_stays_halted_and_the_daemon_runs(prefix: str) -> None:
+    config = Config.model_validate(config_dict(prefix, target="0.5"))
+    daemon = Daemon(config)
+    fetch = daemon.venue.fetch_open_orders
+    calls = {"n": 0}
+
+    async def failing_first(symbol: str):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("venue says nonsense")
+        return await fetch(symbol)
+
+    daemon.venue.fetch_open_orders = failing_first  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    with capture_logs() as logs:
+        run = asyncio.create_task(daemon.run(stop))
+        try:
+            await _until(lambda: any(e["event"] == "reconcile.failed" for e in logs), 15, run)
+            engine = daemon.engines["BTC-PERP"]
+            await _until(lambda: engine.kill is not None, 5, run)
+            assert engine.kill.scope == "BTC-PERP" and "reconcile failed" in engine.kill.reason
+            assert (await daemon.store.kill_switch(engine.scopes)).scope == "BTC-PERP"  # persisted
+            await asyncio.sleep(0.5)
+            assert not [e for e in logs if e["event"] == "order.placed"]
+            # the account stream comes back: reconcile again (now it works), still halted until resume
+            from bot.venues.base import AccountStreamRecovered
+            daemon.venue._queue.put_nowait(AccountStreamRecovered())
+            await _until(lambda: sum(e["event"] == "reconcile.done" for e in logs) >= 1, 5, run)
+            assert engine.kill is not None
+        finally:
+            stop.set()
+            assert await asyncio.wait_for(run, 15) == ExitCode.OK

@@ -43,7 +43,7 @@ from bot.core.greeks.venue_conventions import VenueGreeks
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, MarketFactors, OrderStatus, OrderUpdate, Side
 from bot.log import get_logger
 from bot.venues.base import (
-    OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError, VenueEvent, VenueOrder,
+    AccountStreamRecovered, OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError, VenueEvent, VenueOrder,
 )
 from bot.venues.ccxt import normalise as n
 from bot.venues.ccxt.config import CcxtVenueConfig
@@ -428,6 +428,7 @@ class CcxtVenue:
     async def _stream(self, name: str, symbol: str, watch: Callable[[], Awaitable[Any]],
                       handle: Callable[[Any], None], on_error: Callable[[Action], Awaitable[None]] | None = None) -> None:
         attempt = 0
+        failed = False
         while True:
             try:
                 result = await watch()
@@ -441,11 +442,15 @@ class CcxtVenue:
             else:
                 attempt = 0
                 self._touch(name, symbol)
+                if failed and symbol == "*":  # an account stream is back: updates may be missing
+                    self._queue.put_nowait(AccountStreamRecovered("*", self._clock()))
+                failed = False
                 try:
                     handle(result)
                 except Exception as exc:  # noqa: BLE001 - a bad message must not kill the stream
                     self._log.error("venue.stream_message_failed", stream=name, instrument=symbol, error=repr(exc))
                 continue
+            failed = True
             action = classify(error, stream=True)
             self._log.warning("venue.stream_error", stream=name, instrument=symbol, action=action.value,
                               error=f"{type(error).__name__}: {str(error)[:200]}")
