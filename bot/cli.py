@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import getpass
 import json
@@ -11,7 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 import uvloop
@@ -167,24 +168,27 @@ async def _record(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
-async def _status(config: Config, as_json: bool) -> ExitCode:
+@contextlib.asynccontextmanager
+async def _connected(config: Config) -> AsyncIterator[RedisStore]:
+    """The config's Redis store, checked reachable (exit 3 with a hint if not), closed after."""
     store = RedisStore(config.redis_url, config.redis.prefix)
     try:
         await store.ping()
-        status = await store.status(time.time())
+        yield store
     finally:
         await store.close()
+
+
+async def _status(config: Config, as_json: bool) -> ExitCode:
+    async with _connected(config) as store:
+        status = await store.status(time.time())
     print(json.dumps(status, indent=2) if as_json else _format_status(status))
     return ExitCode.OK
 
 
 async def _health(config: Config, max_age_s: float) -> ExitCode:
-    store = RedisStore(config.redis_url, config.redis.prefix)
-    try:
-        await store.ping()
+    async with _connected(config) as store:
         age = await store.heartbeat_age(time.time())
-    finally:
-        await store.close()
     if age is None or age > max_age_s:
         print(f"unhealthy: heartbeat age {'none' if age is None else f'{age:.1f}s'} (limit {max_age_s}s)")
         return ExitCode.UNHEALTHY
@@ -220,15 +224,11 @@ def _kill_text(switch: dict[str, str] | None) -> str:
 
 
 async def _kill_command(config: Config, command: str, scope: str, reason: str, action: str) -> ExitCode:
-    store = RedisStore(config.redis_url, config.redis.prefix)
     by = f"{getpass.getuser()}@cli"
-    try:
-        await store.ping()
+    async with _connected(config) as store:
         if command == "kill":
             await store.engage_kill(scope, reason, by, action)
         else:
             await store.lift_kill(scope, reason, by)
-    finally:
-        await store.close()
     get_logger().info(f"kill_switch.{'engaged' if command == 'kill' else 'lifted'}", scope=scope, reason=reason, by=by)
     return ExitCode.OK
