@@ -45,7 +45,8 @@ from bot.errors import ConfigError, VenueUnavailable
 from bot.log import get_logger
 from bot.venues.base import VenueError
 from bot.venues.ccxt.config import BackoffConfig, CcxtVenueConfig, UrlOverrides
-from bot.venues.ccxt.errors import Action, classify
+from bot.venues.ccxt.errors import Action
+from bot.venues.ccxt.streams import backoff_s, watch_forever
 from bot.venues.ccxt.venue import build_exchange
 
 BOOK_HEADER = ("exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount")
@@ -167,6 +168,7 @@ class Recorder:
         self._flush_s = flush_s
         self._clock = clock
         self._log = get_logger(recorder=exchange)
+        self._rng = random.Random()
         self.stats = RecordStats()
         self.books: dict[str, BookDiffer] = {}      # venue id -> the book as last written
         self._files: list[_CsvGz] = []
@@ -254,32 +256,12 @@ class Recorder:
     # streams ----------------------------------------------------------------------------------
     async def _stream(self, name: str, venue_id: str, watch: Callable[[], Any], handle: Callable[[Any], None],
                       on_error: Callable[[Action], Any]) -> None:
-        attempt = 0
-        while True:
-            try:
-                result = await watch()
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                error: BaseException = ccxt.NetworkError("websocket client was reset")
-            except Exception as exc:  # noqa: BLE001 - every stream error is handled the same way
-                error = exc
-            else:
-                attempt = 0
-                try:
-                    handle(result)
-                except Exception as exc:  # noqa: BLE001 - one bad message must not end the recording
-                    self._log.error("record.message_failed", stream=name, instrument=venue_id, error=repr(exc))
-                continue
-            action = classify(error, stream=True)
-            self._log.warning("record.stream_error", stream=name, instrument=venue_id, action=action.value,
-                              error=f"{type(error).__name__}: {str(error)[:200]}")
+        async def failed(action: Action, error: BaseException) -> None:
             await on_error(action)
-            b = self.cfg.reconnect
-            delay = min(b.max_ms, b.initial_ms * 2 ** min(attempt, 20)) / 1000
-            await asyncio.sleep(delay * (1 - b.jitter * random.random()))
-            attempt += 1
+
+        await watch_forever(watch, handle, failed, lambda attempt: backoff_s(self.cfg.reconnect, attempt, self._rng),
+                            self._log, events=("record.stream_error", "record.message_failed"), stream=name,
+                            instrument=venue_id)
 
     async def _book_loop(self, unified: str, venue_id: str) -> None:
         out = self._file(book_path(self.out, self.exchange_id, venue_id))

@@ -47,6 +47,7 @@ from bot.venues.base import (
 )
 from bot.venues.ccxt import normalise as n
 from bot.venues.ccxt.config import CcxtVenueConfig
+from bot.venues.ccxt.streams import backoff_s, watch_forever
 from bot.venues.ccxt.errors import Action, classify, retry_after_s
 
 MAX_SEEN_TRADES = 4096
@@ -405,9 +406,7 @@ class CcxtVenue:
         return max(0.0, self._cooldown_until - time.monotonic())
 
     def _backoff(self, attempt: int) -> float:
-        b = self._cfg.reconnect
-        delay = min(b.max_ms, b.initial_ms * 2 ** min(attempt, 20)) / 1000
-        return delay * (1 - b.jitter * self._rng.random())
+        return backoff_s(self._cfg.reconnect, attempt, self._rng)
 
     def _check_can_trade(self, symbol: str) -> None:
         """Pre-send refusals (nothing is sent, so the outcome is known: rejected)."""
@@ -427,39 +426,22 @@ class CcxtVenue:
     # streams ----------------------------------------------------------------------------------
     async def _stream(self, name: str, symbol: str, watch: Callable[[], Awaitable[Any]],
                       handle: Callable[[Any], None], on_error: Callable[[Action], Awaitable[None]] | None = None) -> None:
-        attempt = 0
-        failed = False
-        while True:
-            try:
-                result = await watch()
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise
-                error: BaseException = ccxt.NetworkError("websocket client was reset")  # ccxt cancels futures on close
-            except Exception as exc:  # noqa: BLE001 - every stream error is handled the same way
-                error = exc
-            else:
-                attempt = 0
-                self._touch(name, symbol)
-                if failed and symbol == "*":  # an account stream is back: updates may be missing
-                    self._queue.put_nowait(AccountStreamRecovered("*", self._clock()))
-                failed = False
-                try:
-                    handle(result)
-                except Exception as exc:  # noqa: BLE001 - a bad message must not kill the stream
-                    self._log.error("venue.stream_message_failed", stream=name, instrument=symbol, error=repr(exc))
-                continue
-            failed = True
-            action = classify(error, stream=True)
-            self._log.warning("venue.stream_error", stream=name, instrument=symbol, action=action.value,
-                              error=f"{type(error).__name__}: {str(error)[:200]}")
+        def on_result(result: Any) -> None:
+            self._touch(name, symbol)
+            handle(result)
+
+        async def failed(action: Action, error: BaseException) -> None:
             if on_error is not None:
                 await on_error(action)
             if action is Action.HALT:
                 self._halt(symbol if symbol != "*" else None, error)
-            await asyncio.sleep(self._backoff(attempt))
-            attempt += 1
+
+        def resumed() -> None:  # an account stream is back: updates may be missing
+            self._queue.put_nowait(AccountStreamRecovered("*", self._clock()))
+
+        await watch_forever(watch, on_result, failed, self._backoff, self._log,
+                            events=("venue.stream_error", "venue.stream_message_failed"), stream=name,
+                            instrument=symbol, on_resumed=resumed if symbol == "*" else None)
 
     async def _book_loop(self, symbol: str) -> None:
         unified = self._unified[symbol]
