@@ -762,6 +762,18 @@ class CcxtVenue:
             raise OrderRejected(update.reason or f"{self.name} rejected {cid}")
         return update
 
+    def _refuse(self, symbol: str, action: Action, exc: BaseException, what: str) -> None:
+        """Raise :class:`OrderRejected` for the outcomes that are a known refusal (rate limit or
+        ban: cool down; credentials: halt; the venue said no); return for the others."""
+        if action in (Action.SLOW_DOWN, Action.BANNED):
+            self._cool_down(self.acct, exc, action)
+            raise OrderRejected(f"rate limited, {what}: {exc}")
+        if action is Action.HALT:
+            self._halt(symbol, exc)
+            raise OrderRejected(f"{symbol} halted: {exc}")
+        if action is Action.REJECTED:
+            raise OrderRejected(str(exc))
+
     async def _place_failed(self, request: OrderRequest, exc: BaseException) -> OrderUpdate:
         symbol, cid = request.symbol, request.client_order_id
         action = classify(exc, placing=True)
@@ -771,14 +783,7 @@ class CcxtVenue:
             self._unknown_sends.add(cid)
             return await self._reconcile_place(request, exc)
         self._orders.pop(cid, None)
-        if action in (Action.SLOW_DOWN, Action.BANNED):
-            self._cool_down(self.acct, exc, action)
-            raise OrderRejected(f"rate limited, not sent: {exc}")
-        if action is Action.HALT:
-            self._halt(symbol, exc)
-            raise OrderRejected(f"{symbol} halted: {exc}")
-        if action is Action.REJECTED:
-            raise OrderRejected(str(exc))
+        self._refuse(symbol, action, exc, "not sent")
         raise VenueError(f"{type(exc).__name__}: {exc}")
 
     async def _reconcile_place(self, request: OrderRequest, exc: BaseException) -> OrderUpdate:
@@ -839,14 +844,7 @@ class CcxtVenue:
 
     async def _amend_failed(self, symbol: str, cid: str, price: Decimal, exc: BaseException) -> OrderUpdate:
         action = classify(exc, placing=True)
-        if action in (Action.SLOW_DOWN, Action.BANNED):
-            self._cool_down(self.acct, exc, action)
-            raise OrderRejected(f"rate limited, amend not sent: {exc}")
-        if action is Action.HALT:
-            self._halt(symbol, exc)
-            raise OrderRejected(f"{symbol} halted: {exc}")
-        if action is Action.REJECTED:
-            raise OrderRejected(str(exc))
+        self._refuse(symbol, action, exc, "amend not sent")
         if action is Action.RECONCILE:  # timeout, or the order is gone: report what the venue says
             order = await self._find_order(symbol, cid)
             update = self._order_update(symbol, cid, order, "amend outcome reconciled")
