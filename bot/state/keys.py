@@ -21,7 +21,7 @@ key                             type       holds
 ``P:kill:events``               channel    pub/sub notice of every kill switch change
 ``P:audit``                     stream     every kill switch engagement and lift
 ``P:i:{sym}:sim_state``         string     the simulated venue's account for the instrument (JSON)
-``P:sim:state``                 string     the paper venue's account on live data (JSON)
+``P:sim:state``                 string     the ccxt paper account on live data (JSON)
 ==============================  =========  ======================================================
 """
 
@@ -38,6 +38,7 @@ class Keys:
         self.heartbeat = f"{prefix}:heartbeat"
         self.kill_channel = f"{prefix}:kill:events"
         self.audit = f"{prefix}:audit"
+        self.paper_account = f"{prefix}:sim:state"
 
     def _i(self, symbol: str, name: str) -> str:
         """``{symbol}`` is a Redis Cluster hash tag: an instrument's keys share one slot, so the
@@ -77,8 +78,8 @@ class Keys:
     def instrument_heartbeat(self, symbol: str) -> str:
         return self._i(symbol, "heartbeat")
 
-    def sim_state(self, symbol: str | None = None) -> str:
-        return f"{self.prefix}:sim:state" if symbol is None else self._i(symbol, "sim_state")
+    def sim_state(self, symbol: str) -> str:
+        return self._i(symbol, "sim_state")
 
     def kill(self, scope: str) -> str:
         return f"{self.prefix}:kill:{scope}"

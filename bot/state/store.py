@@ -277,16 +277,21 @@ class RedisStore:
             await pubsub.aclose()
 
     # simulated venue's account ----------------------------------------------------------------
-    async def load_sim_state(self, symbol: str | None = None) -> dict | None:
-        """The simulated venue's saved account: one instrument's, or (``None``) a whole account."""
+    async def load_sim_state(self, symbol: str) -> dict | None:
+        """The simulated venue's saved account for one instrument."""
         raw = await self._redis.get(self.keys.sim_state(symbol))
         return json.loads(raw) if raw else None
 
-    async def save_sim_state(self, symbol_or_state: str | dict, state: dict | None = None) -> None:
-        """``save_sim_state(symbol, state)`` for one instrument, ``save_sim_state(state)`` for a
-        whole account (the paper venue on live data)."""
-        symbol = symbol_or_state if isinstance(symbol_or_state, str) else None
-        await self._redis.set(self.keys.sim_state(symbol), json.dumps(state if symbol else symbol_or_state))
+    async def save_sim_state(self, symbol: str, state: dict) -> None:
+        await self._redis.set(self.keys.sim_state(symbol), json.dumps(state))
+
+    async def load_paper_account(self) -> dict | None:
+        """The paper account of the ccxt venue in paper mode (all its instruments in one)."""
+        raw = await self._redis.get(self.keys.paper_account)
+        return json.loads(raw) if raw else None
+
+    async def save_paper_account(self, state: dict) -> None:
+        await self._redis.set(self.keys.paper_account, json.dumps(state))
 
     # status -------------------------------------------------------------------------------------
     async def status(self, now: float) -> dict[str, Any]:

@@ -209,9 +209,8 @@ class Snapshot:
 
 
 def sim_state_key(keys: Keys, symbol: str) -> str:
-    """Where the simulated venue keeps its account: one key per prefix (``P:sim:state``), or per
-    instrument where the key layout has ``Keys.sim_state(symbol)``."""
-    return keys.sim_state(symbol) if callable(keys.sim_state) else keys.sim_state
+    """Where the simulated venue keeps an instrument's account."""
+    return keys.sim_state(symbol)
 
 
 def snapshot(url: str, prefix: str, symbol: str = SYMBOL) -> Snapshot:

@@ -2,8 +2,8 @@
 our orders matched locally by the simulated exchange's fill model (:mod:`bot.core.fill_model`:
 queue position behind the displayed size, fills only on trades at or through the price).
 
-The paper account (positions, resting orders, fills) persists through the same
-:class:`~bot.venues.simulated.venue.SimStateStore` as the simulated venue's.
+The paper account (positions, resting orders, fills) persists through
+:meth:`~bot.state.store.RedisStore.save_paper_account` (one key for the whole paper account).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class PaperVenue:
         await self.market_data.connect(symbols)
         specs = {s: await self.market_data.instrument(s) for s in symbols}
         self._exchange = SimulatedExchange(specs)
-        saved = await self._store.load_sim_state() if self._store else None
+        saved = await self._store.load_paper_account() if self._store else None
         if saved and "exchange" in saved:
             self._exchange.load(saved["exchange"])
         self._task = asyncio.create_task(self._pump(), name=f"{self.name}:pump")
@@ -79,7 +79,7 @@ class PaperVenue:
 
     async def _save(self) -> None:
         if self._store is not None:
-            await self._store.save_sim_state({"exchange": self._ex().to_dict(), "mids": {}, "runs": 0})
+            await self._store.save_paper_account({"exchange": self._ex().to_dict(), "mids": {}, "runs": 0})
 
     def _book(self, symbol: str) -> Book:
         book = self._books.get(symbol)
