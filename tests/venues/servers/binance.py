@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.venues.servers import LoopbackServer
 from tests.venues.servers.deribit import API_KEY, SECRET
 
 SYMBOL = "BTCUSDT"
@@ -56,8 +57,9 @@ def qty(value: Any) -> str:
     return f"{Decimal(str(value)):.3f}"
 
 
-class BinanceServer:
+class BinanceServer(LoopbackServer):
     def __init__(self) -> None:
+        super().__init__()
         self.bids = {"60000.00": "1.500", "59999.90": "2.000"}
         self.asks = {"60000.10": "1.200", "60000.20": "3.000"}
         self.update_id = 1000                      # the book's last update id (REST lastUpdateId, ws u)
@@ -78,32 +80,11 @@ class BinanceServer:
         self.sockets: list[web.WebSocketResponse] = []
         self._ids = itertools.count(8001)
         self._trade_ids = itertools.count(70001)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/{category}/ws", self._ws)
         app.router.add_get("/{category}/ws/{stream}", self._ws)
         app.router.add_route("*", "/{tail:.*}", self._http)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        await self.drop_connections()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def rest(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     # test controls --------------------------------------------------------------------------------
     def subscribed(self, *prefixes: str) -> bool:

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from tests.venues.servers import LoopbackServer
+
 API_KEY = "test-key"
 SECRET = "test-secret"
 
@@ -55,8 +57,9 @@ class Fault:
     delay_s: float = 0.0          # process the request, then answer this late (client times out)
 
 
-class DeribitServer:
+class DeribitServer(LoopbackServer):
     def __init__(self) -> None:
+        super().__init__()
         self.instruments = {i["instrument_name"]: dict(i) for i in (PERP, OPTION)}
         self.bids: dict[str, dict[float, float]] = {"BTC-PERPETUAL": {60000.0: 1000.0, 59999.5: 2000.0, 59999.0: 500.0}}
         self.asks: dict[str, dict[float, float]] = {"BTC-PERPETUAL": {60000.5: 1500.0, 60001.0: 800.0, 60002.0: 3000.0}}
@@ -73,32 +76,11 @@ class DeribitServer:
         self.subscriptions: dict[web.WebSocketResponse, set[str]] = {}
         self._ids = itertools.count(1001)
         self._trade_ids = itertools.count(5001)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # lifecycle ------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v2/{api}/{method}", self._http)
         app.router.add_get("/ws/api/v2", self._ws)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        await self.drop_connections()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def rest(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     # test controls --------------------------------------------------------------------------------
     def count(self, method: str) -> int:
