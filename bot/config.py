@@ -21,6 +21,7 @@ from bot.core.modifiers import ModifierConfig
 from bot.core.options_book import OptionPosition
 from bot.core.planner import ExecutionParams, Urgency
 from bot.core.policies import POLICY_TYPES, PolicyConfig
+from bot.core.policies.base import UrgencyParams
 from bot.core.risk import AccountLimits, RiskLimits
 from bot.core.types import InstrumentSpec, OptionTerms
 from bot.errors import ConfigError
@@ -109,17 +110,6 @@ class SimulatedVenueConfig(Model):
     markets: dict[str, SimMarketConfig] = Field(min_length=1)
 
 
-class UrgencyConfig(Model):
-    escalate_after_s: float | None = Field(default=None, gt=0, description="then step the quote a tick inward")
-    step_every_s: float = Field(default=5.0, gt=0, description="seconds per further tick inward")
-    deadline_s: float | None = Field(default=None, gt=0, description="then cross the rest with IOC limits")
-    hard_band: Decimal | None = Field(default=None, gt=0, description="contracts; a larger difference crosses")
-    cross_band_bps: Decimal = Field(default=Decimal(10), gt=0, description="IOC limit past the far touch, bps")
-
-    def urgency(self) -> Urgency:
-        return Urgency(self.escalate_after_s, self.step_every_s, self.deadline_s, self.hard_band, self.cross_band_bps)
-
-
 class ExecutionConfig(Model):
     max_order_size: Decimal = Field(gt=0, description="contracts per child order")
     reprice_tolerance_ticks: int = Field(default=1, ge=0)
@@ -128,7 +118,7 @@ class ExecutionConfig(Model):
     improve_when_spread_ticks: int | None = Field(default=None, ge=2, description="quote inside a spread this wide")
     depth_fraction: float | None = Field(default=None, gt=0, le=10, description="child size vs displayed size")
     layers: int = Field(default=1, ge=1, le=10, description="resting levels, one tick apart")
-    urgency: UrgencyConfig = UrgencyConfig()
+    urgency: UrgencyParams = UrgencyParams()
 
     def params(self) -> ExecutionParams:
         return ExecutionParams(

@@ -39,7 +39,7 @@ from bot.execution_tracking import ExecutionTracker
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.portfolio import Portfolio
-from bot.state.base import Fenced, KillSwitch, PositionRecord, Store, kill_scopes
+from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget, Store, kill_scopes
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
 MAX_MID_SAMPLES = 2048
@@ -104,6 +104,7 @@ class InstrumentEngine:
         self.target: Decimal | None = None
         self._target_ts: float | None = None
         self._target_decision: TargetDecision | None = None
+        self._target_urgency: Urgency | None = None  # the current target's own, if it came with one
         self._redis_down = False
         self.book: Book | None = None
         self.kill: KillSwitch | None = None
@@ -234,9 +235,14 @@ class InstrumentEngine:
                        position=self.position.size, target=self.target, trade_id=fill.trade_id)
         return True
 
-    def restore_target(self, target: Decimal | None) -> None:
-        """The target saved before a restart (after modifiers; the policy's own is not kept)."""
-        self.target = self._policy_target = target
+    def restore_target(self, saved: SavedTarget | None) -> None:
+        """The target saved before a restart (after modifiers; the policy's own is not kept), with
+        the time it was set and its urgency, so its deadline still holds."""
+        if saved is None:
+            self.target = self._policy_target = None
+            return
+        self.target = self._policy_target = saved.target
+        self._target_ts, self._target_urgency = saved.ts, saved.urgency
 
     async def flush_unrecorded_fills(self) -> None:
         """Write the fills counted while Redis was away (each with the position it produced)."""
@@ -363,7 +369,20 @@ class InstrumentEngine:
                 await self._set_target(decision, now)
         if self.target is None:
             return
-        await self._work(self.target, self._target_ts, self._execution, now)
+        await self._work(self.target, self._target_ts, self._target_params(), now)
+
+    @property
+    def target_deadline_ts(self) -> float | None:
+        """When the current target is due (s, engine clock), from its urgency; ``None``: no deadline."""
+        deadline = self._target_params().urgency.deadline_s
+        return self._target_ts + deadline if deadline is not None and self._target_ts is not None else None
+
+    def _target_params(self) -> ExecutionParams:
+        """How the current target is worked: the instrument's settings, with the target's own
+        urgency when its change came with one."""
+        if self._target_urgency is None:
+            return self._execution
+        return replace(self._execution, urgency=self._target_urgency)
 
     async def _while_killed(self, now: float) -> None:
         """Cancel everything; with ``flatten``, then close the position with reduce-only orders."""
@@ -417,11 +436,10 @@ class InstrumentEngine:
 
     async def _set_target(self, decision: TargetDecision, now: float) -> None:
         previous, self.target, self._target_ts = self.target, decision.target, now
-        self._target_decision = decision
+        self._target_decision, self._target_urgency = decision, decision.urgency
         if self._tracker is not None:
-            deadline = self._execution.urgency.deadline_s
             self._tracker.on_target(self.symbol, now, decision.target, self.position.size,
-                                    self.book.mid if self.book else None, now + deadline if deadline else None)
+                                    self.book.mid if self.book else None, self.target_deadline_ts)
         try:
             await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
         except Fenced:
@@ -430,7 +448,9 @@ class InstrumentEngine:
             self._log.error("journal.write_failed", what="target", error=type(exc).__name__)
         self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
                        position=self.position.size, working=working_quantity(self.live_orders()),
-                       policy=self._policy.type, reason=decision.rationale, **decision.inputs)  # type: ignore[attr-defined]
+                       policy=self._policy.type, reason=decision.rationale,
+                       deadline_s=self._target_params().urgency.deadline_s,
+                       **decision.inputs)  # type: ignore[attr-defined]
 
     # order actions ------------------------------------------------------------------------------
     async def _execute(self, action: Action) -> None:

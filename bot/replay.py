@@ -99,12 +99,10 @@ def _json_default(value: Any) -> Any:
 class ReplaySession:
     """Engines on a connected :class:`ReplayVenue`, stepped to the end of its data."""
 
-    def __init__(self, venue: ReplayVenue, engines: dict[str, InstrumentEngine], tracker: ExecutionTracker,
-                 deadline_s: dict[str, float | None] | None = None):
+    def __init__(self, venue: ReplayVenue, engines: dict[str, InstrumentEngine], tracker: ExecutionTracker):
         self.venue = venue
         self.engines = engines
         self.tracker = tracker
-        self.deadline_s = deadline_s or {}
         self.decisions = 0
         self.steps = 0
         self._actions: dict[str, int] = {}
@@ -149,9 +147,8 @@ class ReplaySession:
             await engine.decide()
             self.decisions += 1
             now = self.venue.clock()
-            deadline = self.deadline_s.get(symbol)
             self.tracker.on_target(symbol, now, engine.target, engine.position.size, _mid(engine),
-                                   now + deadline if deadline is not None else None)
+                                   engine.target_deadline_ts)
             for _ in range(self._actions.pop(symbol, 0)):
                 self.tracker.on_action(symbol)
             self.tracker.check(symbol, now, engine.position.size, _mid(engine))
@@ -198,8 +195,7 @@ async def run_replay(config: Config, data_dir: Path, out_dir: Path, realtime: bo
                                 portfolio=portfolio)
         for symbol, engine in engines.items():
             engine.on_book(await venue.fetch_book(symbol, venue.book_depth))
-        deadlines = {i.symbol: i.execution.urgency.deadline_s for i in config.instruments}
-        session = ReplaySession(venue, engines, tracker, deadlines)
+        session = ReplaySession(venue, engines, tracker)
 
         def record(kind: str, rec: dict[str, Any]) -> None:
             writer(kind, rec)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from bot.core.planner import Urgency
 from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import ZERO, Fill, Order
@@ -48,6 +49,16 @@ class PositionRecord:
     pnl: PnlBook = PnlBook()
 
 
+@dataclass(frozen=True, slots=True)
+class SavedTarget:
+    """The target in force when last saved: contracts, the time (s) it was set, which dates its
+    urgency, and the urgency it came with (``None``: the instrument's default)."""
+
+    target: Decimal
+    ts: float | None = None
+    urgency: Urgency | None = None
+
+
 class Store(Protocol):
     """Journal of targets, orders, fills and positions, and the kill switches."""
 
@@ -70,7 +81,7 @@ class Store(Protocol):
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None: ...
 
-    async def load_target(self, symbol: str) -> Decimal | None: ...
+    async def load_target(self, symbol: str) -> SavedTarget | None: ...
 
     async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
         """The first engaged switch among ``scopes`` (see :func:`kill_scopes`), or ``None``."""

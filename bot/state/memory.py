@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from bot.core.policies import TargetDecision
 from bot.core.types import Fill, Order
-from bot.state.base import KillSwitch, PositionRecord
+from bot.state.base import KillSwitch, PositionRecord, SavedTarget
 
 
 class MemoryStore:
@@ -18,7 +18,7 @@ class MemoryStore:
         self.fills: dict[str, list[Fill]] = defaultdict(list)
         self._fill_ids: set[tuple[str, str]] = set()
         self.positions: dict[str, PositionRecord] = {}
-        self.targets: dict[str, Decimal] = {}
+        self.targets: dict[str, SavedTarget] = {}
         self.kills: dict[str, KillSwitch] = {}
 
     async def next_client_order_id(self, symbol: str) -> str:
@@ -48,9 +48,9 @@ class MemoryStore:
         self.positions[symbol] = position
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
-        self.targets[symbol] = decision.target
+        self.targets[symbol] = SavedTarget(decision.target, ts, decision.urgency)
 
-    async def load_target(self, symbol: str) -> Decimal | None:
+    async def load_target(self, symbol: str) -> SavedTarget | None:
         return self.targets.get(symbol)
 
     async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:

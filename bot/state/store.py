@@ -22,7 +22,8 @@ from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import Fill, Order
 from bot.errors import ExitCode, ScalebotError
-from bot.state.base import Fenced, KillSwitch, PositionRecord
+from bot.core.planner import Urgency
+from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget
 from bot.state.keys import Keys, redact_url
 
 START_HINT = "start one with `redis-server --daemonize yes`, or point SCALEBOT_REDIS_URL (or redis.url) at one"
@@ -106,12 +107,17 @@ class RedisStore:
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
         fields = {"target": str(decision.target), "unit": decision.unit, "policy": policy,
-                  "rationale": decision.rationale, "ts": repr(ts)}
+                  "rationale": decision.rationale, "ts": repr(ts),
+                  "urgency": json.dumps(encode(decision.urgency)) if decision.urgency is not None else ""}
         await self._write(symbol, [("HSET", self.keys.target(symbol), *_flat(fields))])
 
-    async def load_target(self, symbol: str) -> Decimal | None:
-        value = await self._redis.hget(self.keys.target(symbol), "target")
-        return Decimal(value) if value is not None else None
+    async def load_target(self, symbol: str) -> SavedTarget | None:
+        saved = await self._redis.hgetall(self.keys.target(symbol))
+        if not saved.get("target"):
+            return None
+        urgency = saved.get("urgency")
+        return SavedTarget(Decimal(saved["target"]), float(saved["ts"]) if saved.get("ts") else None,
+                           decode(Urgency, json.loads(urgency)) if urgency else None)
 
     async def heartbeat_age(self, now: float) -> float | None:
         """Seconds since the daemon's last heartbeat (``None`` if it never beat)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import replace
 from typing import Annotated, Any, Callable, Union
 
 from pydantic import Field
@@ -41,8 +42,12 @@ PolicyConfig = Annotated[Union[tuple(POLICIES)], Field(discriminator="type")]  #
 
 
 def compute_target(params: PolicyParams, state: InstrumentState) -> TargetDecision | None:
-    """Run the policy that ``params`` configures."""
-    return POLICIES[type(params)](params, state)
+    """Run the policy that ``params`` configures; a target change it does not give an urgency
+    of its own gets the policy's configured ``urgency`` (if any)."""
+    decision = POLICIES[type(params)](params, state)
+    if decision is not None and decision.urgency is None and params.urgency is not None:
+        decision = replace(decision, urgency=params.urgency.urgency())
+    return decision
 
 
 __all__ = ["POLICIES", "POLICY_TYPES", "PolicyConfig", "PolicyParams", "TargetDecision", "compute_target"]

@@ -12,6 +12,8 @@ from bot.core.types import InstrumentState
 
 
 class ScheduleStep(PolicyParams):
+    """One target from ``after_s`` on; its own ``urgency`` (deadline) if set, else the policy's."""
+
     after_s: float = Field(ge=0, description="seconds after the engine started")
     target: Decimal = Field(description="target position, contracts (signed)")
 
@@ -41,4 +43,5 @@ def target(params: Params, state: InstrumentState) -> TargetDecision | None:
         target=step.target,
         rationale=f"schedule step at +{step.after_s:g}s",
         inputs={"elapsed_s": round(elapsed, 3)},
+        urgency=step.urgency.urgency() if step.urgency is not None else None,
     )
