@@ -12,19 +12,22 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 from urllib.parse import urlsplit
 
 import uvloop
 
 from bot.config import Config, exposed_secrets, load_config
-from bot.daemon import Daemon
 from bot.errors import ConfigError, ExitCode, ScalebotError
 from bot.log import configure, get_logger, register_secrets
-from bot.metrics import Metrics
-from bot.record import record
-from bot.replay import report, run_replay
 from bot.state.store import RedisStore
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
+
+# The daemon, the recorder, replay and the metrics endpoint import ccxt, numpy and
+# prometheus_client: they are imported by the commands that use them, so `health`, `status`,
+# `kill` and `check-config` start fast (a container probe runs `health` every few seconds).
 
 DEFAULT_CONFIG_ENV = "SCALEBOT_CONFIG"
 DEFAULT_CONFIG = "config/paper.yaml"
@@ -103,6 +106,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         print(f"{args.file}: ok ({config.mode} mode, {len(config.instruments)} instrument(s))")
         return ExitCode.OK
     if args.command == "report":
+        from bot.replay import report
         try:
             print(report(Path(args.out)))
         except FileNotFoundError:
@@ -117,7 +121,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         secrets += [s.get_secret_value() for s in (config.credentials.api_key, config.credentials.secret,
                                                    config.credentials.password) if s is not None]
     register_secrets(secrets)
-    metrics = Metrics() if args.command == "run" and config.metrics.enabled else None
+    metrics = _metrics() if args.command == "run" and config.metrics.enabled else None
     configure(getattr(args, "log_format", None) or config.logging.format, config.logging.level,
               extra=[metrics.processor] if metrics else ())
     exposed = exposed_secrets(args.config)
@@ -125,6 +129,7 @@ def _dispatch(args: argparse.Namespace) -> ExitCode:
         get_logger().warning("config.secrets_readable_by_others", path=args.config, keys=exposed,
                              fix=f"chmod 600 {args.config}, or use ${{ENV_VAR}} / ${{file:/path}} references")
     if args.command == "replay":
+        from bot.replay import report, run_replay
         uvloop.run(run_replay(config, Path(args.data), Path(args.out), realtime=args.realtime))
         print(report(Path(args.out)))
         return ExitCode.OK
@@ -149,7 +154,13 @@ def _check_mode(config: Config, live_flag: bool) -> None:
         raise ConfigError(f"--live given but the config's mode is {config.mode!r}; set mode: live to trade live")
 
 
+def _metrics() -> Metrics:
+    from bot.metrics import Metrics
+    return Metrics()
+
+
 async def _run(config: Config, path: str, metrics: Metrics | None) -> ExitCode:
+    from bot.daemon import Daemon
     stop = asyncio.Event()
     daemon = Daemon(config, metrics=metrics)
     loop = asyncio.get_running_loop()
@@ -160,6 +171,7 @@ async def _run(config: Config, path: str, metrics: Metrics | None) -> ExitCode:
 
 
 async def _record(args: argparse.Namespace) -> ExitCode:
+    from bot.record import record
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,5 @@
 """Real exchanges through ccxt: :class:`~bot.venues.ccxt.venue.CcxtVenue` (live) and
-:class:`~bot.venues.ccxt.paper.PaperVenue` (live market data, local matching)."""
+:class:`~bot.venues.ccxt.paper.PaperVenue` (live market data, local matching).
 
-from bot.venues.ccxt.config import CcxtVenueConfig
-from bot.venues.ccxt.venue import CcxtVenue
-
-__all__ = ["CcxtVenue", "CcxtVenueConfig"]
+Import them from their modules: this package itself stays light, so reading a config (which
+needs only :mod:`bot.venues.ccxt.config`) does not load ccxt."""
