@@ -23,7 +23,9 @@ from bot.execution_tracking import ExecutionTracker
 from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
 from bot.state.store import Fenced, RedisStore
-from bot.venues.base import AccountStreamRecovered, InProcessExchange, OptionGreeksUpdate, Venue, VenueError
+from bot.venues.base import (
+    AccountStreamRecovered, InProcessExchange, OptionGreeksUpdate, PositionDeltaUpdate, Venue, VenueError,
+)
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.venue import CcxtVenue
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
@@ -203,6 +205,9 @@ class Daemon:
         async for event in self.venue.events():
             if isinstance(event, OptionGreeksUpdate):
                 self.portfolio.on_venue_greeks(event)
+                continue
+            if isinstance(event, PositionDeltaUpdate):
+                self.portfolio.on_venue_position_delta(event)
                 continue
             if isinstance(event, AccountStreamRecovered):
                 for engine in self.engines.values():

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
-from bot.core.greeks import black76, implied_vol_black76
-from bot.core.options_book import OptionPosition, OptionsBook
+from bot.core.greeks import GreekDifference, black76, implied_vol_black76
+from bot.core.options_book import VENUE_MAX_AGE_S, OptionPosition, OptionsBook
 from bot.core.types import AccountView, GreeksView, InstrumentSpec, PeerView, PnlView
 from bot.log import get_logger
-from bot.venues.base import OptionGreeksUpdate
+from bot.venues.base import OptionGreeksUpdate, PositionDeltaUpdate
 
 SECONDS_PER_DAY = 86_400.0
 SECONDS_PER_YEAR = 365 * SECONDS_PER_DAY
@@ -37,9 +37,11 @@ class Member(Protocol):
 
 class Portfolio:
     def __init__(self, capital_usd: float, options: list[OptionPosition], greeks_source: str = "local",
-                 greeks_tolerance: float = 0.05, delta_unit: str = "coin", coin_balance: dict[str, float] | None = None):
+                 greeks_tolerance: float = 0.05, delta_unit: str = "coin", coin_balance: dict[str, float] | None = None,
+                 venue_max_age_s: float = VENUE_MAX_AGE_S):
         self.capital_usd = capital_usd
-        self.options = OptionsBook(options, source=greeks_source, tolerance=greeks_tolerance, delta_unit=delta_unit)
+        self.options = OptionsBook(options, source=greeks_source, tolerance=greeks_tolerance, delta_unit=delta_unit,
+                                   venue_max_age_s=venue_max_age_s)
         self._collateral = (coin_balance or {}) if delta_unit == "usd_pnl" else {}
         self._log = get_logger()
         self.members: dict[str, Member] = {}
@@ -49,8 +51,17 @@ class Portfolio:
 
     def on_venue_greeks(self, update: OptionGreeksUpdate) -> None:
         """Take a venue's option Greeks; log each Greek where local and venue values disagree."""
-        for d in self.options.set_venue(update.symbol, update.greeks, update.ts):
-            self._log.warning("greeks.mismatch", option=update.symbol, greek=d.name, local=d.local, venue=d.venue,
+        self._log_mismatches(update.symbol, self.options.set_venue(update.symbol, update.greeks, update.ts))
+
+    def on_venue_position_delta(self, update: PositionDeltaUpdate) -> None:
+        """Take the venue's delta of an option position (the ``venue`` Greeks source uses it while
+        fresh); log ``position_delta`` where it disagrees with the local one."""
+        differences = self.options.set_venue_position(update.symbol, update.delta_coin, update.size_coin, update.ts)
+        self._log_mismatches(update.symbol, differences)
+
+    def _log_mismatches(self, option: str, differences: list[GreekDifference]) -> None:
+        for d in differences:
+            self._log.warning("greeks.mismatch", option=option, greek=d.name, local=d.local, venue=d.venue,
                               rel_diff=round(d.rel_diff, 6))
 
     def add(self, member: Member) -> None:

@@ -24,6 +24,18 @@ class OptionGreeksUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class PositionDeltaUpdate:
+    """The venue's delta of our position in an option, as it reports it: ``delta_coin`` in coins of
+    the underlying (Deribit: premium-adjusted for its coin-settled options) for ``size_coin`` coins
+    held (signed); ``symbol`` is the venue's option name, ``ts`` when it was read (s)."""
+
+    symbol: str
+    delta_coin: float
+    size_coin: float
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class AccountStreamRecovered:
     """The venue's account streams (orders, fills, positions) came back after an error: updates
     may have been missed, so the engines reconcile with the venue before trading on."""
@@ -32,7 +44,8 @@ class AccountStreamRecovered:
     ts: float = 0.0
 
 
-VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate, OptionGreeksUpdate, AccountStreamRecovered]
+VenueEvent = Union[Book, Trade, FactorsUpdate, OrderUpdate, OptionGreeksUpdate, PositionDeltaUpdate,
+                   AccountStreamRecovered]
 """What a venue streams: market data (books, trades, funding/open interest/mark) and updates on
 our own orders."""
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from bot.config import Config
 from bot.core.fill_model import QueueModel
-from bot.config import Config
 from bot.venues.replay.config import ReplayMarketConfig
 from bot.venues.replay.venue import ReplayVenue
 

@@ -122,6 +122,61 @@ async def test_post_only_place_reject_cancel(binance_server, venue):
     assert (await venue.cancel_order(SYM, "b1")).reason == "already done"
 
 
+# amend (PUT /fapi/v1/order) -------------------------------------------------------------------------
+def sent(server: BinanceServer, method: str) -> int:
+    return server.requests.count(f"{method} /fapi/v1/order")
+
+
+async def test_amend_moves_a_resting_post_only_order_in_place(binance_server, venue):
+    assert venue.supports_amend                                      # binanceusdm has editOrder
+    await venue.place_order(OrderRequest(SYM, "m1", Side.BUY, Decimal("59999.9"), Decimal("0.01")))
+    [order] = binance_server.orders.values()
+    amended = await venue.amend_order(SYM, "m1", Decimal("59999.5"))
+    assert (amended.status, amended.reason, amended.venue_order_id) == (OrderStatus.OPEN, "amended",
+                                                                        str(order["orderId"]))
+    # one modify, no cancel and no new order: the same order moved, still post-only (GTX)
+    assert (sent(binance_server, "PUT"), sent(binance_server, "POST"), sent(binance_server, "DELETE")) == (1, 1, 0)
+    assert list(binance_server.orders) == [order["orderId"]]
+    assert (order["clientOrderId"], order["price"], order["origQty"], order["timeInForce"], order["status"]) == (
+        "m1", "59999.5", "0.01", "GTX", "NEW")
+    # the adapter's view: same client id, new price, same size; the user-data stream said AMENDMENT
+    view = await venue.fetch_order(SYM, "m1")
+    assert (view.client_order_id, view.price, view.size, view.status) == (
+        "m1", Decimal("59999.5"), Decimal("0.01"), OrderStatus.OPEN)
+    await eventually(lambda: any(o["info"].get("x") == "AMENDMENT" and o["price"] == 59999.5
+                                 for o in venue.acct.orders))
+    # it rests at the new price: a print at the old one does not reach it, one at the new one fills it
+    await binance_server.trade(59999.9, 0.5, "sell")
+    assert order["executedQty"] == "0"
+    await binance_server.trade(59999.5, 0.5, "sell")
+    filled = await next_event(venue, OrderUpdate, lambda u: u.fill is not None)
+    assert (filled.client_order_id, filled.fill.price, filled.status) == ("m1", Decimal("59999.5"), OrderStatus.FILLED)
+
+
+async def test_amend_of_an_order_filled_meanwhile_reconciles_instead_of_resending(binance_server, venue):
+    await venue.place_order(OrderRequest(SYM, "m2", Side.BUY, Decimal("59999.9"), Decimal("0.01")))
+    [order] = binance_server.orders.values()
+    await binance_server.fill(order["orderId"], "0.01")             # filled at the venue as the amend goes out
+    update = await venue.amend_order(SYM, "m2", Decimal("59999.5"))
+    # Binance answered -2013 (no open order to modify); the adapter looked the order up instead
+    assert (update.status, update.filled, update.reason) == (OrderStatus.FILLED, Decimal("0.01"),
+                                                             "amend outcome reconciled")
+    assert (sent(binance_server, "PUT"), sent(binance_server, "POST"), sent(binance_server, "GET")) == (1, 1, 1)
+    assert list(binance_server.orders) == [order["orderId"]] and order["price"] == "59999.9"
+    view = await venue.fetch_order(SYM, "m2")
+    assert (view.status, view.filled, view.price) == (OrderStatus.FILLED, Decimal("0.01"), Decimal("59999.9"))
+
+
+async def test_amend_that_would_cross_ends_the_order_as_a_post_only_rejection(binance_server, venue):
+    await venue.place_order(OrderRequest(SYM, "m3", Side.BUY, Decimal("59999.9"), Decimal("0.01")))
+    [order] = binance_server.orders.values()
+    update = await venue.amend_order(SYM, "m3", Decimal("60000.1"))  # onto the ask
+    # Binance does not refuse it: the amendment cancels the GTX order (EXPIRED); the engine must know
+    assert (update.status, update.post_only_rejected) == (OrderStatus.REJECTED, True)
+    assert (order["status"], order["price"], sent(binance_server, "POST")) == ("EXPIRED", "59999.9", 1)
+    assert await venue.fetch_open_orders(SYM) == []
+
+
 async def test_429_then_418(binance_server, venue):
     binance_server.faults.append(("POST /fapi/v1/order", 429, {"code": -1003, "msg": "Too many requests."}, {}))
     with pytest.raises(OrderRejected, match="rate limited"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +13,11 @@ import ccxt
 import pytest
 from structlog.testing import capture_logs
 
+from bot.config import load_config
+from bot.core.options_book import OptionPosition
 from bot.core.types import Book, FactorsUpdate, OrderStatus, OrderUpdate, Side, Trade
+from bot.daemon import Daemon
+from bot.portfolio import Portfolio
 from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, VenueError
 from bot.venues.ccxt.errors import Action, classify
 from bot.venues.ccxt.venue import CcxtVenue
@@ -20,6 +25,7 @@ from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_
 from tests.venues.servers.deribit import OPTION, DeribitServer, Fault
 
 PERP = "BTC-PERPETUAL"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def book_levels(book: Book) -> tuple[list, list]:
@@ -228,6 +234,36 @@ async def test_option_greeks_from_ticker_and_normalised_positions(deribit_server
         await venue.close()
 
 
+async def test_option_position_delta_reaches_the_portfolio(deribit_server, tmp_path):
+    """The option streamed for Greeks has its position polled too; the venue's premium-adjusted
+    delta of it goes out as an event, which the daemon's dispatch hands to the portfolio, whose
+    venue source uses it (and logs how far the local value is from it)."""
+    option = OPTION["instrument_name"]
+    deribit_server.positions[option] = 2.0                              # coins; the server's delta is 0.42 a coin
+    venue = CcxtVenue(deribit_config(deribit_server, tmp_path, greeks_symbols=[option], position_poll_ms=50),
+                      CREDENTIALS)
+    daemon = Daemon(load_config(ROOT / "config/examples/deribit-delta-hedge.yaml"))
+    held = OptionPosition("c", "BTC", OPTION["strike"], OPTION["expiration_timestamp"] / 1000, True, 3.0, 0.5,
+                          venue_symbol=option)
+    daemon.venue, daemon.engines = venue, {}
+    daemon.portfolio = portfolio = Portfolio(0.0, [held], greeks_source="venue")
+    computed = portfolio.options.greeks("BTC", 60_100.0, time.time()).delta_coin
+    try:
+        with capture_logs() as logs:
+            await venue.connect([PERP])
+            dispatch = asyncio.create_task(daemon._dispatch())     # every event, the ticker's Greeks first
+            await eventually(lambda: any(e["event"] == "greeks.mismatch" and e.get("greek") == "position_delta"
+                                         for e in logs))
+            dispatch.cancel()
+        assert "private/get_position" in deribit_server.requests
+        [venue_delta] = {(e["venue"], e["local"]) for e in logs if e.get("greek") == "position_delta"}
+        assert venue_delta[0] == pytest.approx(0.42)            # per coin; Black-76 at the ticker's marks: ~0.29
+        assert portfolio.options.greeks("BTC", 60_100.0, time.time()).delta_coin == pytest.approx(3 * 0.42)
+        assert computed != pytest.approx(3 * 0.42, rel=0.05)
+    finally:
+        await venue.close()
+
+
 # orders -------------------------------------------------------------------------------------------
 async def test_place_amend_fill_cancel_post_only(deribit_server, deribit_venue):
     venue = await connected(deribit_venue, deribit_server)
@@ -272,6 +308,18 @@ async def test_post_only_rejection(deribit_server, deribit_venue):
     with pytest.raises(OrderRejected, match="post_only_reject"):
         await venue.amend_order(PERP, "x2", Decimal("60000.0"))       # onto the bid
     assert next(iter(deribit_server.orders.values()))["price"] == 60001.0
+
+
+async def test_amend_of_an_order_filled_meanwhile_reports_the_fill(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    await venue.place_order(req("f1", Side.BUY, "59999.5", "3"))
+    [order] = deribit_server.orders.values()
+    await deribit_server.fill(order["order_id"], 30.0)                # all 3 contracts, as the amend goes out
+    update = await venue.amend_order(PERP, "f1", Decimal("59999.0"))
+    # Deribit refused (not_open_order); the adapter looked the order up instead of resending
+    assert (update.status, update.filled, update.reason) == (OrderStatus.FILLED, 3, "amend outcome reconciled")
+    assert (deribit_server.count("private/edit"), deribit_server.count("private/buy")) == (1, 1)
+    assert order["price"] == 59999.5 and len(deribit_server.orders) == 1
 
 
 async def test_off_grid_price_is_refused_before_sending(deribit_server, deribit_venue):

@@ -212,8 +212,9 @@ async def test_cli_record_runs_the_recorder(tmp_path, monkeypatch):
 
     server = DeribitServer()
     await server.start()
-    monkeypatch.setattr(bot.cli, "record", functools.partial(bot.record.record,
-                                                             urls={"rest": server.rest, "ws": server.ws}))
+    # bot.cli imports the recorder when the command runs: patch it where it is looked up
+    monkeypatch.setattr(bot.record, "record", functools.partial(bot.record.record,
+                                                                urls={"rest": server.rest, "ws": server.ws}))
     args = bot.cli._parser().parse_args(["record", "--venue", "deribit", "--symbols", PERP, "--out",
                                          str(tmp_path / "cli"), "--seconds", "0.5"])
     loop = asyncio.get_running_loop()

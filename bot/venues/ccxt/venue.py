@@ -43,7 +43,8 @@ from bot.core.greeks.venue_conventions import VenueGreeks
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, MarketFactors, OrderStatus, OrderUpdate, Side
 from bot.log import get_logger
 from bot.venues.base import (
-    AccountStreamRecovered, OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, Venue, VenueError, VenueEvent, VenueOrder,
+    AccountStreamRecovered, OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, PositionDeltaUpdate, Venue,
+    VenueError, VenueEvent, VenueOrder,
 )
 from bot.venues.ccxt import normalise as n
 from bot.venues.ccxt.config import CcxtVenueConfig
@@ -174,6 +175,7 @@ class CcxtVenue:
         self._queue: asyncio.Queue[VenueEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._symbols: list[str] = []
+        self._options: set[str] = set()        # symbols (traded or Greeks-only) whose market is an option
         self._unified: dict[str, str] = {}      # engine symbol -> ccxt unified symbol
         self._engine_symbol: dict[str, str] = {}  # ccxt unified symbol -> engine symbol
         self._specs: dict[str, InstrumentSpec] = {}
@@ -229,18 +231,21 @@ class CcxtVenue:
             raise VenueError(f"{self.name} has no instrument {', '.join(unknown)}")
         for symbol in symbols:
             market = self._resolve(symbol)
-            self._unified[symbol] = market["symbol"]
-            self._engine_symbol[market["symbol"]] = symbol
-            self._units[symbol] = n.units(market)
+            self._engine_symbol[market["symbol"]] = symbol   # routes streamed orders, fills and positions
             self._specs[symbol] = n.spec_from_market(symbol, market)
+        greeks_only = self._cfg_greeks_symbols()
+        for symbol in [*symbols, *greeks_only]:
+            market = self._resolve(symbol)
+            self._unified[symbol] = market["symbol"]
+            self._units[symbol] = n.units(market)
+            if market.get("option"):
+                self._options.add(symbol)
         self._symbols = list(symbols)
         for symbol in symbols:
             self._spawn(f"book:{symbol}", self._book_loop(symbol))
             self._spawn(f"trades:{symbol}", self._trades_loop(symbol))
             self._spawn(f"ticker:{symbol}", self._ticker_loop(symbol))
-        for symbol in self._cfg_greeks_symbols():
-            market = self._resolve(symbol)
-            self._unified.setdefault(symbol, market["symbol"])
+        for symbol in greeks_only:
             self._spawn(f"ticker:{symbol}", self._ticker_loop(symbol))
         if self.acct is not None:
             self._spawn("orders", self._account_loop("orders", self._watch_orders, self._on_orders))
@@ -302,6 +307,11 @@ class CcxtVenue:
 
     def _cfg_greeks_symbols(self) -> list[str]:
         return [s for s in self._cfg.greeks_symbols if s not in self._specs]
+
+    def _polled_positions(self) -> list[str]:
+        """Whose positions are polled: the traded symbols, and the options streamed for Greeks (their
+        venue-reported position delta goes to the portfolio)."""
+        return [*self._symbols, *(s for s in self._cfg_greeks_symbols() if s in self._options)]
 
     async def close(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -566,12 +576,21 @@ class CcxtVenue:
         for position in positions:
             symbol = self._engine_symbol.get(position.get("symbol") or "")
             if symbol is not None:
-                self.positions[symbol] = n.position_from_ccxt(self.name, symbol, position, self._units[symbol])
+                self._set_position(symbol, n.position_from_ccxt(self.name, symbol, position, self._units[symbol]))
+
+    def _set_position(self, symbol: str, position: n.NormalisedPosition) -> None:
+        """Keep ``position``; for an option, pass the venue's delta of it (Deribit: premium-adjusted,
+        coins) to the portfolio as a :class:`PositionDeltaUpdate` (size in coins: contracts ×
+        contract size, an option's amount unit being the coin)."""
+        self.positions[symbol] = position
+        if symbol in self._options and position.delta_coin is not None:
+            size_coin = float(position.size * self._units[symbol].contract_size)
+            self._queue.put_nowait(PositionDeltaUpdate(symbol, position.delta_coin, size_coin, self._clock()))
 
     async def _poll_positions(self) -> None:
         """REST fallback where the venue has no position stream (Deribit)."""
         while True:
-            for symbol in self._symbols:
+            for symbol in self._polled_positions():
                 with contextlib.suppress(VenueError):
                     await self.fetch_position(symbol)
             await asyncio.sleep(self._cfg.position_poll_ms / 1000)
@@ -668,7 +687,7 @@ class CcxtVenue:
             if raw.get("symbol") not in (unified, None):
                 continue
             position = n.position_from_ccxt(self.name, symbol, raw, self._units[symbol])
-            self.positions[symbol] = position
+            self._set_position(symbol, position)
             total += position.size
         return total
 
@@ -818,6 +837,16 @@ class CcxtVenue:
         return float(amount_s), float(price_s)
 
     async def amend_order(self, symbol: str, client_order_id: str, price: Decimal) -> OrderUpdate:
+        """Move a resting order to ``price`` in place with ccxt's ``edit_order`` (Deribit
+        ``private/edit`` post-only; Binance ``PUT /fapi/v1/order``), keeping its venue and client
+        ids; the quantity sent is the order's whole size (contracts × contract size). Where the
+        venue has no ``editOrder``, ``supports_amend`` is False and the engine cancels and replaces.
+
+        Outcomes: the order's new state (reason ``amended``); a terminal state where the venue ended
+        the order instead (Binance expires a GTX order the new price would cross: flagged
+        ``post_only_rejected``); :class:`OrderRejected` where the venue refused and the order stays
+        (Deribit ``post_only_reject``); after an unknown outcome or an order the venue no longer
+        knows as open (Binance -2013), the venue's current state, looked up, never resent."""
         self._check_can_trade(symbol)
         tracked = self._orders.get(client_order_id)
         if tracked is None or tracked.venue_id is None:
@@ -838,20 +867,35 @@ class CcxtVenue:
             except (ccxt.BaseError, asyncio.TimeoutError) as exc:
                 return await self._amend_failed(symbol, client_order_id, price, exc)
         update = self._order_update(symbol, client_order_id, order, "amended")
-        if update.status is OrderStatus.REJECTED:
-            raise OrderRejected(f"amend of {client_order_id} to {price} refused")
+        if n.is_post_only_expiry(self.name, order):
+            # Binance does not refuse a GTX amend that would take: it ends the order (EXPIRED)
+            return replace(update, post_only_rejected=True)
         return update if update.status is not OrderStatus.OPEN else replace(update, reason="amended")
 
     async def _amend_failed(self, symbol: str, cid: str, price: Decimal, exc: BaseException) -> OrderUpdate:
+        """An amend the venue did not confirm; never resent. A refusal leaves the order as it was
+        (:class:`OrderRejected`) unless the order is no longer open (Deribit refuses with
+        ``not_open_order``): then its final state is reported. After an unknown outcome or an order
+        the venue does not find (Binance -2013), the order's state as the venue has it."""
         action = classify(exc, placing=True)
+        if action is Action.REJECTED:
+            with contextlib.suppress(VenueError):
+                update = await self._amend_outcome(symbol, cid, price)
+                if not update.status.is_live:
+                    return update
         self._refuse(symbol, action, exc, "amend not sent")
-        if action is Action.RECONCILE:  # timeout, or the order is gone: report what the venue says
-            order = await self._find_order(symbol, cid)
-            update = self._order_update(symbol, cid, order, "amend outcome reconciled")
-            if update.status is OrderStatus.OPEN and n.dec(order.get("price")) == price:
-                return replace(update, reason="amended")
-            return update
+        if action is Action.RECONCILE:
+            return await self._amend_outcome(symbol, cid, price)
         raise VenueError(f"{type(exc).__name__}: {exc}")
+
+    async def _amend_outcome(self, symbol: str, cid: str, price: Decimal) -> OrderUpdate:
+        """The order as the venue has it after an unconfirmed amend to ``price`` (reason ``amended``
+        if it rests there, else ``amend outcome reconciled``)."""
+        order = await self._find_order(symbol, cid)
+        update = self._order_update(symbol, cid, order, "amend outcome reconciled")
+        if update.status is OrderStatus.OPEN and n.dec(order.get("price")) == price:
+            return replace(update, reason="amended")
+        return update
 
     async def cancel_order(self, symbol: str, client_order_id: str) -> OrderUpdate:
         acct = self._exchange_for_account()
@@ -920,11 +964,6 @@ class CcxtVenue:
     def venue_greeks(self) -> dict[str, VenueGreeks]:
         """Latest Greeks of streamed Deribit options (core units), by symbol."""
         return dict(self.greeks)
-
-    def position_delta_coin(self, symbol: str) -> float | None:
-        """The venue's delta of our position (Deribit: premium-adjusted for options), coins."""
-        position = self.positions.get(symbol)
-        return position.delta_coin if position else None
 
 
 def _remember(seen: OrderedDict[str, None], key: str) -> None:

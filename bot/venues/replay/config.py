@@ -9,10 +9,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bot.core.fill_model import QueueModel
 from bot.core.types import InstrumentSpec
+from bot.venues.replay.units import AmountUnit, check_unit
 
 
 class _Model(BaseModel):
@@ -32,6 +33,17 @@ class ReplayMarketConfig(_Model):
     quote: str = "USDT"
     maker_fee_bps: Decimal = Field(default=Decimal(2), description="negative for a rebate")
     taker_fee_bps: Decimal = Decimal(5)
+    amount_unit: AmountUnit | None = Field(
+        default=None,
+        description="unit of the recording's amounts: contracts; base = coins (linear markets only); quote = "
+                    "USD (inverse markets only); default the market's own (base if linear, quote if inverse), "
+                    "as in Tardis and `scalebot record` files")
+
+    @model_validator(mode="after")
+    def _amount_unit_fits(self) -> ReplayMarketConfig:
+        if self.amount_unit is not None:
+            check_unit(self.amount_unit, self.inverse)
+        return self
 
     def spec(self, symbol: str) -> InstrumentSpec:
         return InstrumentSpec(
@@ -64,3 +76,7 @@ class ReplayVenueConfig(_Model):
 
     def specs(self) -> dict[str, InstrumentSpec]:
         return {symbol: market.spec(symbol) for symbol, market in self.markets.items()}
+
+    def amount_units(self) -> dict[str, AmountUnit]:
+        """The recordings' amount unit per symbol, where configured (else the market's own)."""
+        return {symbol: m.amount_unit for symbol, m in self.markets.items() if m.amount_unit is not None}

@@ -19,7 +19,7 @@ import asyncio
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from bot.core.fill_model import QueueModel
 from bot.core.types import Book, Fill, InstrumentSpec, OrderUpdate, Trade
@@ -29,13 +29,16 @@ from bot.venues.replay.config import ReplayVenueConfig
 from bot.venues.replay.tardis import (
     BookChange, MarketRecord, OrderStats, TradePrint, find_files, in_time_order, merge, read_rows,
 )
+from bot.venues.replay.units import AmountScale, AmountUnit, in_contracts
 from bot.venues.simulated.exchange import SimulatedExchange
 
 Recorder = Callable[[str, dict[str, Any]], None]
 
 
 class ReplayVenue:
-    """Recorded market data of ``data_dir`` with a simulated account on top."""
+    """Recorded market data of ``data_dir`` with a simulated account on top. The recording's
+    amounts are in ``amount_units[symbol]`` (default the market's own unit: coins if linear, USD if
+    inverse) and are converted to contracts as they are read (:mod:`bot.venues.replay.units`)."""
 
     name = "replay"
     supports_amend = True
@@ -50,9 +53,11 @@ class ReplayVenue:
         entry_latency_s: float = 0.05,
         cancel_latency_s: float = 0.05,
         book_depth: int = 50,
+        amount_units: Mapping[str, AmountUnit] | None = None,
         recorder: Recorder | None = None,
     ):
         self.specs = specs
+        self.scales = {s: AmountScale.for_spec(spec, (amount_units or {}).get(s)) for s, spec in specs.items()}
         self.data_dir = Path(data_dir)
         self.book_depth = book_depth
         self.recorder = recorder
@@ -73,7 +78,8 @@ class ReplayVenue:
     def from_config(cls, config: ReplayVenueConfig, data_dir: Path, recorder: Recorder | None = None) -> ReplayVenue:
         return cls(config.specs(), data_dir, queue_model=config.queue.queue_model(),
                    entry_latency_s=config.order_entry_latency_ms / 1000,
-                   cancel_latency_s=config.cancel_latency_ms / 1000, book_depth=config.book_depth, recorder=recorder)
+                   cancel_latency_s=config.cancel_latency_ms / 1000, book_depth=config.book_depth,
+                   amount_units=config.amount_units(), recorder=recorder)
 
     # the simulated clock and stepping ------------------------------------------------------------
     def clock(self) -> float:
@@ -153,16 +159,7 @@ class ReplayVenue:
         streams = []
         for symbol in symbols:
             self._builders[symbol] = L2Book(symbol)
-            book_files = _files_for(self.data_dir, "incremental_book_L2", symbol)
-            quote_files = _files_for(self.data_dir, "quotes", symbol)
-            if book_files:
-                streams += [read_rows("incremental_book_L2", p, {symbol}) for p in book_files]
-            elif quote_files:
-                self._quote_books.add(symbol)
-                streams += [read_rows("quotes", p, {symbol}) for p in quote_files]
-            else:
-                raise VenueError(f"no incremental_book_L2 or quotes file for {symbol} in {self.data_dir}")
-            streams += [read_rows("trades", p, {symbol}) for p in _files_for(self.data_dir, "trades", symbol)]
+            streams += [in_contracts(s, self.scales[symbol]) for s in self._recorded(symbol)]
         self._stream = merge(in_time_order(s, self.order_stats) for s in streams)
         self._next = next(self._stream, None)
         while not all(symbol in self._books for symbol in symbols):
@@ -170,6 +167,20 @@ class ReplayVenue:
                 missing = [s for s in symbols if s not in self._books]
                 raise VenueError(f"the recording never shows a two-sided book for {', '.join(missing)}")
         self.started_ts = self._now
+
+    def _recorded(self, symbol: str) -> list[Iterator[MarketRecord]]:
+        """The recording's streams for ``symbol`` (amounts as recorded): its ``incremental_book_L2``
+        files, else its ``quotes`` files (the book is then the best bid and offer), and its trades."""
+        book_files = _files_for(self.data_dir, "incremental_book_L2", symbol)
+        quote_files = _files_for(self.data_dir, "quotes", symbol)
+        if book_files:
+            streams = [read_rows("incremental_book_L2", p, {symbol}) for p in book_files]
+        elif quote_files:
+            self._quote_books.add(symbol)
+            streams = [read_rows("quotes", p, {symbol}) for p in quote_files]
+        else:
+            raise VenueError(f"no incremental_book_L2 or quotes file for {symbol} in {self.data_dir}")
+        return streams + [read_rows("trades", p, {symbol}) for p in _files_for(self.data_dir, "trades", symbol)]
 
     async def close(self) -> None:
         self._stream = iter(())

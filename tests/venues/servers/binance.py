@@ -1,8 +1,9 @@
 """A local Binance USDⓈ-M server for tests, close enough to the real wire protocol for ccxt's own
 binanceusdm client code:
 
-* REST ``/fapi/v1/...``: exchangeInfo, depth (with ``lastUpdateId``), the order endpoints,
-  positionRisk, leverageBracket, listenKey; ``/sapi/v1/account/apiRestrictions``. Signed endpoints check the
+* REST ``/fapi/v1/...``: exchangeInfo, depth (with ``lastUpdateId``), the order endpoints (new,
+  query, cancel and modify: ``PUT /fapi/v1/order``, see :meth:`BinanceServer._modify`), positionRisk,
+  leverageBracket, listenKey; ``/sapi/v1/account/apiRestrictions``. Signed endpoints check the
   ``X-MBX-APIKEY`` header and the HMAC-SHA256 ``signature``; tests can inject HTTP errors.
 * WebSocket market streams on ``/public/ws/<n>`` and ``/market/ws/<n>`` (ccxt's URLs for linear
   futures; ``{"method": "SUBSCRIBE", "params": [...], "id": n}`` answered by
@@ -11,7 +12,8 @@ binanceusdm client code:
   ``watch_trades`` subscribes to) and ``@aggTrade``, ``<symbol>@ticker`` / ``@miniTicker``. As on Binance, depth,
   bookTicker and trade streams are only served on ``/public``, the others only on ``/market``.
 * The user-data stream on ``/private/ws?listenKey=...`` (key from ``POST /fapi/v1/listenKey``):
-  ``ORDER_TRADE_UPDATE`` for every new, cancelled and filled order and ``ACCOUNT_UPDATE`` after a fill.
+  ``ORDER_TRADE_UPDATE`` for every new, amended, cancelled, expired and filled order (execution type
+  ``x`` NEW, AMENDMENT, CANCELED, EXPIRED, TRADE) and ``ACCOUNT_UPDATE`` after a fill.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.venues.servers.deribit import API_KEY, SECRET
 SYMBOL = "BTCUSDT"
 LISTEN_KEY = "test-listen-key"
 PUBLIC_CHANNELS = ("depth", "rpiDepth", "bookTicker", "trade")   # served on /public, the rest on /market
+TICK, STEP = Decimal("0.10"), Decimal("0.001")                      # BTCUSDT's PRICE_FILTER and LOT_SIZE
 
 EXCHANGE_INFO = {"timezone":"UTC","serverTime":1,"rateLimits":[],"exchangeFilters":[],"assets":[],"symbols":[{
  "symbol":"BTCUSDT","pair":"BTCUSDT","contractType":"PERPETUAL","deliveryDate":4133404800000,"onboardDate":1569398400000,"status":"TRADING",
@@ -201,9 +204,10 @@ class BinanceServer(LoopbackServer):
             return web.json_response(self.api_restrictions)
         if key == "POST /fapi/v1/order":
             return await self._place(p)
+        if key == "PUT /fapi/v1/order":
+            return await self._modify(p)
         if key in ("GET /fapi/v1/order", "DELETE /fapi/v1/order"):
-            order = next((o for o in self.orders.values() if str(o["orderId"]) == p.get("orderId")
-                          or o["clientOrderId"] == p.get("origClientOrderId")), None)
+            order = self._find(p)
             if order is None:
                 return _error(400, -2013, "Order does not exist.")
             if request.method == "DELETE":
@@ -224,12 +228,7 @@ class BinanceServer(LoopbackServer):
         return _error(400, -1000, f"not implemented: {key}")
 
     async def _place(self, p: dict[str, str]) -> web.Response:
-        price = Decimal(p["price"])
-        if p["side"] == "BUY":
-            crosses = bool(self.asks) and price >= min(map(Decimal, self.asks))
-        else:
-            crosses = bool(self.bids) and price <= max(map(Decimal, self.bids))
-        if p.get("timeInForce") == "GTX" and crosses:
+        if p.get("timeInForce") == "GTX" and self._crosses(p["side"], Decimal(p["price"])):
             return _error(400, -5022, "Due to the order could not be executed as maker, the Post Only order will be "
                                       "rejected.")
         oid = next(self._ids)
@@ -241,6 +240,55 @@ class BinanceServer(LoopbackServer):
         self.orders[oid] = order
         await self._user_event(order, "NEW")
         return web.json_response(order)
+
+    def _find(self, p: dict[str, str]) -> dict | None:
+        """The order named by ``orderId`` (which prevails) or ``origClientOrderId``."""
+        if p.get("orderId"):
+            return next((o for o in self.orders.values() if str(o["orderId"]) == p["orderId"]), None)
+        return next((o for o in self.orders.values() if o["clientOrderId"] == p.get("origClientOrderId")), None)
+
+    async def _modify(self, p: dict[str, str]) -> web.Response:
+        """``PUT /fapi/v1/order`` (Modify Order, LIMIT orders only), as Binance documents it:
+        ``symbol``, ``side``, ``quantity`` and ``price`` are mandatory, ``orderId`` or
+        ``origClientOrderId`` names the order (``orderId`` prevails). An order that is not open
+        (filled, cancelled, expired) or unknown: -2013. A price or quantity off the filters: refused,
+        the order stays (-4014 / -4023); the same price and quantity: -5027. The order is cancelled
+        by the amendment when it is partially filled and the new quantity is at most the executed
+        one, or when it is GTX and the new price would take (reported as for a GTX order that cannot
+        rest: status EXPIRED). Otherwise price and quantity change in place (same ``orderId`` and
+        ``clientOrderId``; the order goes to the back of the queue) and the user-data stream sends
+        ``ORDER_TRADE_UPDATE`` with execution type AMENDMENT. The answer is the order."""
+        missing = next((k for k in ("symbol", "side", "quantity", "price") if not p.get(k)), None)
+        if missing is not None or not (p.get("orderId") or p.get("origClientOrderId")):
+            name = missing or "orderId"
+            return _error(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+        order = self._find(p)
+        if order is None or order["status"] not in ("NEW", "PARTIALLY_FILLED"):
+            return _error(400, -2013, "Order does not exist.")
+        price, quantity = Decimal(p["price"]), Decimal(p["quantity"])
+        if price % TICK:
+            return _error(400, -4014, "Price not increased by tick size.")
+        if quantity % STEP:
+            return _error(400, -4023, "Quantity not increased by step size.")
+        if price == Decimal(order["price"]) and quantity == Decimal(order["origQty"]):
+            return _error(400, -5027, "No need to modify the order.")
+        order["updateTime"] = _ms()
+        if quantity <= Decimal(order["executedQty"]):
+            order["status"] = "CANCELED"
+            await self._user_event(order, "CANCELED")
+        elif order["timeInForce"] == "GTX" and self._crosses(order["side"], price):
+            order["status"] = "EXPIRED"
+            await self._user_event(order, "EXPIRED")
+        else:
+            order["price"], order["origQty"] = p["price"], p["quantity"]
+            await self._user_event(order, "AMENDMENT")
+        return web.json_response(order)
+
+    def _crosses(self, side: str, price: Decimal) -> bool:
+        """A ``side`` limit at ``price`` would take liquidity from the book."""
+        if side == "BUY":
+            return bool(self.asks) and price >= min(map(Decimal, self.asks))
+        return bool(self.bids) and price <= max(map(Decimal, self.bids))
 
     def _position_risk(self) -> dict:
         return {"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": qty(self.position), "entryPrice": "0.0",
