@@ -185,6 +185,9 @@ class PortfolioConfig(Model):
     greeks_source: Literal["local", "venue"] = Field(
         default="local", description="local: Black-76 at mark IV; venue: the venue's Greeks where it sends them")
     greeks_tolerance: float = Field(default=0.05, gt=0, description="relative local-vs-venue gap that is logged")
+    venue_max_age_s: float = Field(
+        default=10.0, gt=0, description="greeks_source venue: the venue's option position delta is used while at "
+                                        "most this old (s), else the computed one")
     delta_unit: Literal["coin", "usd_pnl"] = Field(
         default="coin", description="coin: premium-adjusted (keeps coins stable); usd_pnl: Black delta + coin_balance")
     coin_balance: dict[str, float] = Field(default={}, description="coins held as collateral, per underlying")

@@ -19,7 +19,7 @@ def build_portfolio(config: Config, started_ts: float) -> Portfolio:
     book = config.portfolio
     options = [o.position(f"option-{i}", started_ts) for i, o in enumerate(book.options)]
     return Portfolio(book.capital_usd, options, book.greeks_source, book.greeks_tolerance, book.delta_unit,
-                     book.coin_balance)
+                     book.coin_balance, venue_max_age_s=book.venue_max_age_s)
 
 
 def build_engines(config: Config, specs: dict[str, InstrumentSpec], *, venue: Venue, store: Store, throttler: Any,

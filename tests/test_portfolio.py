@@ -177,3 +177,29 @@ def test_peers_exclude_self() -> None:
     solo = Portfolio(0.0, [])
     solo.add(a)
     assert solo.peers(a) == ()
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+def test_venue_max_age_s_from_the_config_reaches_the_options_book() -> None:
+    from pydantic import ValidationError
+
+    from bot.config import Config, PortfolioConfig
+    from bot.core.options_book import VENUE_MAX_AGE_S
+    from bot.venues.base import PositionDeltaUpdate
+    from bot.wiring import build_portfolio
+    from tests.integration.support import config_dict
+
+    assert PortfolioConfig().venue_max_age_s == VENUE_MAX_AGE_S
+    with pytest.raises(ValidationError):
+        PortfolioConfig(venue_max_age_s=0)
+    config = Config.model_validate({**config_dict("t"), "portfolio": {
+        "greeks_source": "venue", "venue_max_age_s": 3,
+        "options": [{"underlying": "BTC", "kind": "call", "strike": 60_000, "days_to_expiry": 30, "quantity": 2,
+                     "iv": 0.5, "venue_symbol": "BTC-X-60000-C"}]}})
+    portfolio = build_portfolio(config, NOW)
+    computed = portfolio.options.greeks("BTC", 60_000.0, NOW).delta_coin
+    portfolio.on_venue_position_delta(PositionDeltaUpdate("BTC-X-60000-C", 0.84, 2.0, NOW))
+    assert portfolio.options.greeks("BTC", 60_000.0, NOW + 3).delta_coin == pytest.approx(0.84)   # 3 s: fresh
+    assert portfolio.options.greeks("BTC", 60_000.0, NOW + 4).delta_coin == pytest.approx(computed, rel=1e-3)
+    assert computed != pytest.approx(0.84, rel=0.05)

@@ -4,18 +4,27 @@ checked with the real URL through ccxt's error handler."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import AsyncIterator
 
 import ccxt
 import pytest
+from asyncio_throttle import Throttler
 from structlog.testing import capture_logs
 
+from bot.core.planner import ExecutionParams
+from bot.core.policies.target_schedule import Params as Schedule, ScheduleStep
+from bot.core.risk import RiskLimits
 from bot.core.types import Book, OrderStatus, OrderUpdate, Side, Trade
-from bot.venues.base import OrderRejected, OrderRequest, VenueError
+from bot.engine import InstrumentEngine
+from bot.state.memory import MemoryStore
+from bot.venues.base import OrderRejected, OrderRequest, PostOnlyRejected, VenueError
+from bot.venues.ccxt import normalise
 from bot.venues.ccxt.config import CcxtVenueConfig
-from bot.venues.ccxt.errors import Action, classify
+from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
 from tests.venues.conftest import CREDENTIALS, FAST, eventually, next_event
 from tests.venues.servers.binance import BinanceServer
@@ -114,7 +123,8 @@ async def test_post_only_place_reject_cancel(binance_server, venue):
     assert update.status is OrderStatus.OPEN
     sent = next(iter(binance_server.orders.values()))
     assert (sent["clientOrderId"], sent["timeInForce"], sent["origQty"]) == ("b1", "GTX", "0.01")
-    with pytest.raises(OrderRejected):
+    # -5022 (ccxt: OrderNotFillable on /fapi URLs, InvalidOrder here) is the one post-only event
+    with pytest.raises(PostOnlyRejected, match="-5022"):
         await venue.place_order(OrderRequest(SYM, "b2", Side.BUY, Decimal("60000.1"), Decimal("0.01")))
     [open_order] = await venue.fetch_open_orders(SYM)
     assert open_order.client_order_id == "b1" and open_order.size == Decimal("0.01")
@@ -175,6 +185,59 @@ async def test_amend_that_would_cross_ends_the_order_as_a_post_only_rejection(bi
     assert (update.status, update.post_only_rejected) == (OrderStatus.REJECTED, True)
     assert (order["status"], order["price"], sent(binance_server, "POST")) == ("EXPIRED", "59999.9", 1)
     assert await venue.fetch_open_orders(SYM) == []
+    # the user stream's EXPIRED for it says the same (the engine acts on whichever comes first)
+    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "m3" and not u.status.is_live)
+    assert (streamed.status, streamed.post_only_rejected) == (OrderStatus.REJECTED, True)
+    assert (await venue.fetch_order(SYM, "m3")).status is OrderStatus.REJECTED
+
+
+async def test_a_post_only_rejection_makes_the_engine_quote_a_tick_further_back(binance_server, venue):
+    spec = await venue.instrument(SYM)
+    engine = InstrumentEngine(
+        spec=spec, policy=Schedule(steps=[ScheduleStep(after_s=0, target=Decimal("0.01"))]),
+        execution=ExecutionParams(max_order_size=Decimal("0.01")),
+        limits=RiskLimits(max_position=Decimal(1), max_order_size=Decimal("0.01"), stale_after_s=30),
+        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=Throttler(rate_limit=100),
+        clock=time.time)
+    engine.on_book(await venue.fetch_book(SYM, 5))                # bid 60000.0, ask 60000.1
+    # sellers come down to 60000.0 before the engine's bid there arrives: -5022
+    await binance_server.book_change(bids=[(60000.0, 0)], asks=[(60000.0, 0.8)])
+    with capture_logs() as logs:
+        await engine.decide()
+    assert sent(binance_server, "POST") == 1 and binance_server.orders == {} and engine.live_orders() == []
+    [rejected] = [e for e in logs if e["event"] == "order.rejected"]
+    assert rejected["price"] == Decimal("60000.0") and "re-quoting 1 tick(s) back" in rejected["reason"]
+
+    book = await next_event(venue, Book, lambda b: b.best_ask == Decimal("60000.0"))
+    engine.on_book(book)                                           # bid 59999.9, ask 60000.0
+    await engine.decide()
+    assert sent(binance_server, "POST") == 1                       # backing off: no new order yet
+    await asyncio.sleep(0.15)                                      # the first back-off pause is 0.1 s
+    await engine.decide()
+    [placed] = binance_server.orders.values()
+    # one tick behind the bid (59999.9), still post-only
+    assert (placed["price"], placed["timeInForce"], placed["side"]) == ("59999.8", "GTX", "BUY")
+    assert [o.price for o in engine.live_orders()] == [Decimal("59999.8")]
+
+
+@pytest.mark.parametrize("exchange, info, status, rejected", [
+    # Binance: a GTX order that would take expires (REST status / user stream X, f); an IOC also expires
+    ("binanceusdm", {"status": "EXPIRED", "timeInForce": "GTX"}, "expired", True),
+    ("binanceusdm", {"X": "EXPIRED", "f": "GTX", "x": "EXPIRED"}, "expired", True),
+    ("binanceusdm", {"status": "EXPIRED", "timeInForce": "IOC"}, "expired", False),
+    ("binanceusdm", {"status": "CANCELED", "timeInForce": "GTX"}, "canceled", False),
+    # Deribit: an edit with reject_post_only that would cross cancels the order
+    ("deribit", {"order_state": "cancelled", "cancel_reason": "edit_post_only_reject"}, "canceled", True),
+    ("deribit", {"order_state": "cancelled", "cancel_reason": "user_request"}, "canceled", False),
+    # Bybit and OKX: a cancelled post-only order, the reason only in info
+    ("bybit", {"orderStatus": "Cancelled", "rejectReason": "EC_PostOnlyWillTakeLiquidity"}, "canceled", True),
+    ("bybit", {"orderStatus": "Cancelled", "rejectReason": "EC_NoError"}, "canceled", False),
+    ("okx", {"state": "canceled", "cancelSource": "31"}, "canceled", True),
+    ("okx", {"state": "canceled", "cancelSource": "1"}, "canceled", False),
+])
+def test_orders_ended_as_post_only_rejections_are_recognised_from_info(exchange, info, status, rejected):
+    order = {"status": status, "filled": 0.0, "info": info}
+    assert (normalise.post_only_rejection(exchange, order) is not None) is rejected
 
 
 async def test_429_then_418(binance_server, venue):
@@ -205,6 +268,9 @@ def test_error_mapping_uses_the_real_url_prefix():
     fapi = "https://fapi.binance.com/fapi/v1/order"
     assert isinstance(raised(-5022, fapi), ccxt.OrderNotFillable)          # linear-specific map
     assert classify(raised(-5022, fapi)) is Action.REJECTED
+    assert is_post_only_reject(raised(-5022, fapi))                         # the adapter raises PostOnlyRejected
+    assert not is_post_only_reject(raised(-5021, fapi))                     # FOK not filled: not post-only
+    assert not is_post_only_reject(raised(-4014, fapi))                     # price off the tick
     assert classify(raised(-2013, fapi)) is Action.RECONCILE                 # order does not exist
     assert classify(raised(-1003, fapi)) is Action.SLOW_DOWN
     assert classify(raised(-2015, fapi)) is Action.HALT                     # bad key / IP / permissions
@@ -214,6 +280,7 @@ def test_error_mapping_uses_the_real_url_prefix():
     assert classify(raised(0, fapi, status=429)) is Action.SLOW_DOWN
     # on a loopback URL the prefix table does not apply: binanceusdm's common map still rejects
     assert classify(raised(-5022, "http://127.0.0.1:1/fapi/v1/order")) is Action.REJECTED
+    assert is_post_only_reject(raised(-5022, "http://127.0.0.1:1/fapi/v1/order"))
 
 
 # key permissions (live mode) ----------------------------------------------------------------------

@@ -18,8 +18,8 @@ from bot.core.options_book import OptionPosition
 from bot.core.types import Book, FactorsUpdate, OrderStatus, OrderUpdate, Side, Trade
 from bot.daemon import Daemon
 from bot.portfolio import Portfolio
-from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, VenueError
-from bot.venues.ccxt.errors import Action, classify
+from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, VenueError
+from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
 from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_event
 from tests.venues.servers.deribit import OPTION, DeribitServer, Fault
@@ -301,13 +301,35 @@ async def test_place_amend_fill_cancel_post_only(deribit_server, deribit_venue):
 
 async def test_post_only_rejection(deribit_server, deribit_venue):
     venue = await connected(deribit_venue, deribit_server)
-    with pytest.raises(OrderRejected, match="post_only_reject"):
+    # 11054 post_only_reject (ccxt: InvalidOrder) is the one post-only event the engine backs off on
+    with pytest.raises(PostOnlyRejected, match="post_only_reject"):
         await venue.place_order(req("x1", Side.BUY, "60000.5"))       # at the ask: would take
     assert deribit_server.orders == {}
     await venue.place_order(req("x2", Side.SELL, "60001.0"))
-    with pytest.raises(OrderRejected, match="post_only_reject"):
-        await venue.amend_order(PERP, "x2", Decimal("60000.0"))       # onto the bid
+    with pytest.raises(PostOnlyRejected, match="post_only_reject"):
+        await venue.amend_order(PERP, "x2", Decimal("60000.0"))       # onto the bid: refused, the order stays
     assert next(iter(deribit_server.orders.values()))["price"] == 60001.0
+    deribit_server.faults.append(Fault("private/buy", status=400, body={
+        "jsonrpc": "2.0", "error": {"message": "not_enough_funds", "code": 10009}}))
+    with pytest.raises(OrderRejected, match="not_enough_funds") as other:   # another refusal: not post-only
+        await venue.place_order(req("x3", Side.BUY, "59999.0"))
+    assert not isinstance(other.value, PostOnlyRejected)
+
+
+@pytest.mark.parametrize("answer", ["answer", "error"])
+async def test_post_only_edit_that_cancels_the_order_is_one_post_only_rejection(deribit_server, deribit_venue,
+                                                                                answer):
+    # Deribit's documented cancel_reason edit_post_only_reject: the edit ends the order, the reason
+    # only in the order's raw fields; answered with the cancelled order or with 11054
+    deribit_server.edit_post_only_cancels = answer
+    venue = await connected(deribit_venue, deribit_server)
+    await venue.place_order(req("e1", Side.SELL, "60001.0"))
+    update = await venue.amend_order(PERP, "e1", Decimal("60000.0"))   # onto the bid
+    assert (update.status, update.post_only_rejected) == (OrderStatus.REJECTED, True)
+    assert "edit_post_only_reject" in update.reason
+    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "e1" and not u.status.is_live)
+    assert (streamed.status, streamed.post_only_rejected) == (OrderStatus.REJECTED, True)
+    assert await venue.fetch_open_orders(PERP) == []
 
 
 async def test_amend_of_an_order_filled_meanwhile_reports_the_fill(deribit_server, deribit_venue):
@@ -429,7 +451,18 @@ def test_deribit_error_codes_map_to_actions():
             return classify(exc, placing=placing)
         raise AssertionError("no exception")
 
+    def post_only(code: int, message: str) -> bool:
+        body = f'{{"jsonrpc":"2.0","error":{{"message":"{message}","code":{code}}}}}'
+        try:
+            exchange.handle_errors(400, "Bad Request", "https://www.deribit.com/api/v2/private/buy", "GET", {}, body,
+                                   exchange.parse_json(body), {}, None)
+        except ccxt.BaseError as exc:
+            return is_post_only_reject(exc)
+        raise AssertionError("no exception")
+
     assert action(11054) is Action.REJECTED           # post_only_reject
+    assert post_only(11054, "post_only_reject") and post_only(11054, "x")
+    assert not post_only(10043, "price_wrong_tick") and not post_only(10009, "not_enough_funds")
     assert action(10028) is Action.SLOW_DOWN          # too_many_requests
     assert action(13009) is Action.HALT               # unauthorized
     assert action(13002) is Action.HALT               # account_blocked (PermissionDenied)

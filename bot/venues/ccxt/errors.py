@@ -8,6 +8,7 @@ The order of the checks matters: ccxt's hierarchy nests rate limits under ``Netw
 from __future__ import annotations
 
 import enum
+import re
 
 import ccxt
 
@@ -19,7 +20,8 @@ class Action(str, enum.Enum):
     RESYNC_BOOK = "resync_book"      # book sequence broken: drop the cached book, resubscribe
     HALT = "halt"                    # credentials/permissions: halt the instrument, alert
     RECONCILE = "reconcile"          # outcome unknown / order unknown: ask the venue, never resend
-    REJECTED = "rejected"            # the venue refused the order (post-only cross, bad size...)
+    REJECTED = "rejected"            # the venue refused the order (post-only cross, bad size...);
+                                     # a post-only cross is told apart by is_post_only_reject
     FAIL = "fail"                    # anything else: report, do not retry
 
 
@@ -47,6 +49,19 @@ def classify(exc: BaseException, *, placing: bool = False, stream: bool = False)
     if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError on 3.11
         return Action.RECONCILE if placing else Action.RETRY
     return Action.FAIL
+
+
+_POST_ONLY_REJECT = re.compile(r'"code"\s*:\s*(-5022|11054)\b|post_only_reject')
+"""Binance USDⓈ-M -5022 ("... the Post Only order will be rejected"); Deribit 11054
+``post_only_reject``."""
+
+
+def is_post_only_reject(exc: BaseException) -> bool:
+    """A post-only order (or amend) the venue refused because it would have crossed: Binance
+    USDⓈ-M -5022 (ccxt raises ``OrderNotFillable`` on /fapi URLs, ``InvalidOrder`` elsewhere) and
+    Deribit 11054 ``post_only_reject`` (``InvalidOrder``). ccxt keeps the venue's answer only in
+    the message (``"<exchange id> <body>"``), so the code is read from there."""
+    return isinstance(exc, ccxt.InvalidOrder) and bool(_POST_ONLY_REJECT.search(str(exc)))
 
 
 def is_ban(exc: BaseException) -> bool:

@@ -104,11 +104,39 @@ def client_order_id(exchange_id: str, order: Mapping) -> str | None:
     return order.get("clientOrderId") or info.get("clientOrderId") or info.get("c") or None
 
 
-def is_post_only_expiry(exchange_id: str, order: Mapping) -> bool:
-    """Binance answers a crossing post-only (GTX) order with status EXPIRED instead of an error."""
+_DERIBIT_POST_ONLY_CANCELS = ("edit_post_only_reject", "reject_post_only")
+_BYBIT_POST_ONLY_REJECT = "EC_PostOnlyWillTakeLiquidity"
+_OKX_POST_ONLY_CANCEL_SOURCE = "31"  # "POST_ONLY would take liquidity"
+
+
+def post_only_rejection(exchange_id: str, order: Mapping) -> str | None:
+    """Why ``order`` ended, if the venue ended a post-only order (or amend) because it would have
+    crossed and says so only in the raw ``info`` (ccxt reports it as ``canceled``/``expired``);
+    ``None`` for any other order. The same rule serves every path an order comes back on (order
+    actions, lookups, the order stream), so the executor sees one post-only rejection:
+
+    * Binance: a GTX order that would take ends with status ``EXPIRED`` (``X`` on the user stream;
+      time in force ``f``); an IOC that found nothing also expires, and is not one;
+    * Deribit: ``cancel_reason`` ``edit_post_only_reject`` (an edit with ``reject_post_only``);
+    * Bybit: ``rejectReason`` ``EC_PostOnlyWillTakeLiquidity``; OKX: ``cancelSource`` 31.
+    """
     info = order.get("info") or {}
-    return exchange_id == "binanceusdm" and str(info.get("status") or info.get("X")) == "EXPIRED" and not dec(
-        order.get("filled") or 0)
+    if exchange_id.startswith("binance"):
+        status = info.get("status") or info.get("X")
+        tif = info.get("timeInForce") or info.get("f")
+        if status == "EXPIRED" and (tif == "GTX" or (tif is None and order.get("postOnly") is True)):
+            return "post-only order would cross (expired)"
+    elif exchange_id == "deribit":
+        reason = info.get("cancel_reason")
+        if info.get("order_state") in ("cancelled", "rejected") and reason in _DERIBIT_POST_ONLY_CANCELS:
+            return f"post-only order would cross ({reason})"
+    elif exchange_id == "bybit":
+        if info.get("rejectReason") == _BYBIT_POST_ONLY_REJECT:
+            return f"post-only order would cross ({_BYBIT_POST_ONLY_REJECT})"
+    elif exchange_id == "okx":
+        if info.get("state") == "canceled" and str(info.get("cancelSource")) == _OKX_POST_ONLY_CANCEL_SOURCE:
+            return "post-only order would cross (cancelSource 31)"
+    return None
 
 
 # market data -------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ class PaperVenue:
     simulated order matching."""
 
     supports_amend = True
+    books_include_own_orders = False  # the live public book; our paper orders are not in it
 
     def __init__(self, market_data: CcxtVenue, *, store: Any | None = None, clock: Callable[[], float] = time.time):
         self.name = f"paper:{market_data.name}"

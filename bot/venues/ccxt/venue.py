@@ -43,13 +43,13 @@ from bot.core.greeks.venue_conventions import VenueGreeks
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, MarketFactors, OrderStatus, OrderUpdate, Side
 from bot.log import get_logger
 from bot.venues.base import (
-    AccountStreamRecovered, OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, PositionDeltaUpdate, Venue,
-    VenueError, VenueEvent, VenueOrder,
+    AccountStreamRecovered, OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, PositionDeltaUpdate,
+    PostOnlyRejected, Venue, VenueError, VenueEvent, VenueOrder,
 )
 from bot.venues.ccxt import normalise as n
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.streams import backoff_s, watch_forever
-from bot.venues.ccxt.errors import Action, classify, retry_after_s
+from bot.venues.ccxt.errors import Action, classify, is_post_only_reject, retry_after_s
 
 MAX_SEEN_TRADES = 4096
 _BOOK_LIMITS = {"deribit": (1, 5, 10, 20, 50, 100, 1000), "binanceusdm": (5, 10, 20, 50, 100, 500, 1000)}
@@ -151,6 +151,8 @@ class _Tracked:
 class CcxtVenue:
     """A real exchange account through ccxt; ``trading=False`` streams public market data only
     (paper mode on live data: no keys, no order actions)."""
+
+    books_include_own_orders = True  # our resting orders are in the venue's public book
 
     def __init__(
         self,
@@ -600,6 +602,10 @@ class CcxtVenue:
         u = self._units[symbol]
         status = n.order_status(order)
         filled = u.contracts(order.get("filled") or 0)
+        post_only = n.post_only_rejection(self.name, order)
+        if post_only is not None:  # ended by the venue, the reason only in ``info``: one event for the engine
+            reason = post_only
+            status = OrderStatus.REJECTED if filled == 0 else status
         venue_id = order.get("id")
         tracked = self._orders.get(cid)
         if tracked is None and order.get("side") in ("buy", "sell"):
@@ -613,10 +619,9 @@ class CcxtVenue:
                 tracked.price = n.dec(order["price"])
         if venue_id:
             self._by_venue_id[str(venue_id)] = cid
-        if n.is_post_only_expiry(self.name, order):
-            status, reason = OrderStatus.REJECTED, "post-only order would cross (expired)"
         ts = (order.get("lastUpdateTimestamp") or order.get("timestamp") or 0) / 1000 or self._clock()
-        return OrderUpdate(symbol, cid, status, filled, venue_id, reason, ts=ts)
+        return OrderUpdate(symbol, cid, status, filled, venue_id, reason, ts=ts,
+                           post_only_rejected=post_only is not None)
 
     def _venue_order(self, symbol: str, cid: str, order: dict) -> VenueOrder:
         u = self._units[symbol]
@@ -776,6 +781,9 @@ class CcxtVenue:
             except (ccxt.BaseError, asyncio.TimeoutError) as exc:
                 return await self._place_failed(request, exc)
         update = self._order_update(symbol, cid, order, "accepted")
+        if update.post_only_rejected and not update.status.is_live:
+            self._orders.pop(cid, None)
+            raise PostOnlyRejected(update.reason)
         if update.status is OrderStatus.REJECTED:
             self._orders.pop(cid, None)
             raise OrderRejected(update.reason or f"{self.name} rejected {cid}")
@@ -783,7 +791,9 @@ class CcxtVenue:
 
     def _refuse(self, symbol: str, action: Action, exc: BaseException, what: str) -> None:
         """Raise :class:`OrderRejected` for the outcomes that are a known refusal (rate limit or
-        ban: cool down; credentials: halt; the venue said no); return for the others."""
+        ban: cool down; credentials: halt; the venue said no), :class:`PostOnlyRejected` where the
+        venue said no because a post-only order or amend would have crossed (Binance -5022,
+        Deribit 11054); return for the others."""
         if action in (Action.SLOW_DOWN, Action.BANNED):
             self._cool_down(self.acct, exc, action)
             raise OrderRejected(f"rate limited, {what}: {exc}")
@@ -791,7 +801,7 @@ class CcxtVenue:
             self._halt(symbol, exc)
             raise OrderRejected(f"{symbol} halted: {exc}")
         if action is Action.REJECTED:
-            raise OrderRejected(str(exc))
+            raise PostOnlyRejected(str(exc)) if is_post_only_reject(exc) else OrderRejected(str(exc))
 
     async def _place_failed(self, request: OrderRequest, exc: BaseException) -> OrderUpdate:
         symbol, cid = request.symbol, request.client_order_id
@@ -843,10 +853,12 @@ class CcxtVenue:
         venue has no ``editOrder``, ``supports_amend`` is False and the engine cancels and replaces.
 
         Outcomes: the order's new state (reason ``amended``); a terminal state where the venue ended
-        the order instead (Binance expires a GTX order the new price would cross: flagged
-        ``post_only_rejected``); :class:`OrderRejected` where the venue refused and the order stays
-        (Deribit ``post_only_reject``); after an unknown outcome or an order the venue no longer
-        knows as open (Binance -2013), the venue's current state, looked up, never resent."""
+        the order instead (Binance expires a GTX order the new price would cross, Deribit cancels
+        with ``edit_post_only_reject``: flagged ``post_only_rejected``); :class:`PostOnlyRejected`
+        where the venue refused because the new price would cross and the order stays (Deribit
+        ``post_only_reject``), :class:`OrderRejected` for another refusal; after an unknown outcome
+        or an order the venue no longer knows as open (Binance -2013), the venue's current state,
+        looked up, never resent."""
         self._check_can_trade(symbol)
         tracked = self._orders.get(client_order_id)
         if tracked is None or tracked.venue_id is None:
@@ -867,16 +879,14 @@ class CcxtVenue:
             except (ccxt.BaseError, asyncio.TimeoutError) as exc:
                 return await self._amend_failed(symbol, client_order_id, price, exc)
         update = self._order_update(symbol, client_order_id, order, "amended")
-        if n.is_post_only_expiry(self.name, order):
-            # Binance does not refuse a GTX amend that would take: it ends the order (EXPIRED)
-            return replace(update, post_only_rejected=True)
         return update if update.status is not OrderStatus.OPEN else replace(update, reason="amended")
 
     async def _amend_failed(self, symbol: str, cid: str, price: Decimal, exc: BaseException) -> OrderUpdate:
         """An amend the venue did not confirm; never resent. A refusal leaves the order as it was
-        (:class:`OrderRejected`) unless the order is no longer open (Deribit refuses with
-        ``not_open_order``): then its final state is reported. After an unknown outcome or an order
-        the venue does not find (Binance -2013), the order's state as the venue has it."""
+        (:class:`OrderRejected`; :class:`PostOnlyRejected` for a post-only cross) unless the order
+        is no longer open (Deribit refuses with ``not_open_order``): then its final state is
+        reported. After an unknown outcome or an order the venue does not find (Binance -2013), the
+        order's state as the venue has it."""
         action = classify(exc, placing=True)
         if action is Action.REJECTED:
             with contextlib.suppress(VenueError):

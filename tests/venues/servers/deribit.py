@@ -72,6 +72,10 @@ class DeribitServer(LoopbackServer):
         # what public/auth reports as the key's scope (None: no scope field in the answer);
         # a key that can withdraw has wallet:read_write
         self.auth_scope: str | None = "connection mainaccount account:read trade:read_write wallet:read"
+        # a post-only edit that would cross: None refuses it (11054) and keeps the order; "answer" /
+        # "error" cancel the order with cancel_reason edit_post_only_reject (Deribit's documented
+        # reason) and answer with the cancelled order / with 11054
+        self.edit_post_only_cancels: str | None = None
         self.sockets: list[web.WebSocketResponse] = []
         self.subscriptions: dict[web.WebSocketResponse, set[str]] = {}
         self._ids = itertools.count(1001)
@@ -284,7 +288,13 @@ class DeribitServer(LoopbackServer):
             raise RpcError(11044, "not_open_order")
         price = float(p["price"])
         if p.get("post_only") == "true" and self._crosses(order["instrument_name"], order["direction"], price):
-            raise RpcError(11054, "post_only_reject")
+            if self.edit_post_only_cancels is None:
+                raise RpcError(11054, "post_only_reject")
+            order.update(order_state="cancelled", cancel_reason="edit_post_only_reject", last_update_timestamp=_ms())
+            await self._publish("user.orders.any.any.raw", dict(order))
+            if self.edit_post_only_cancels == "error":
+                raise RpcError(11054, "post_only_reject")
+            return {"order": dict(order), "trades": []}
         order.update(price=price, amount=float(p["amount"]), last_update_timestamp=_ms(), replaced=True)
         await self._publish("user.orders.any.any.raw", dict(order))
         return {"order": dict(order), "trades": []}
