@@ -115,3 +115,70 @@ def test_bsm_wrapper_and_scalars():
     )
     assert grid.vol.shape == (2, 2)
     np.testing.assert_allclose(grid.vol, 0.4, rtol=1e-12)
+
+
+def test_blocks_match_one_call_and_keep_reasons():
+    # more than one CHUNK, with invalid and out-of-bounds rows scattered through it
+    from bot.core.greeks.implied_vol import CHUNK
+
+    rng = np.random.default_rng(5)
+    n = 2 * CHUNK + 123
+    f = np.full(n, 100.0)
+    k = f * np.exp(rng.uniform(-1, 1, n))
+    t = rng.uniform(MINUTE, 2.0, n)
+    call = rng.uniform(size=n) < 0.5
+    price = black76_price(f, k, t, rng.uniform(0.05, 2.0, n), 0.01, call)
+    bad = rng.choice(n, 300, replace=False)
+    price[bad[:100]] = np.nan
+    t[bad[100:200]] = 0.0
+    price[bad[200:]] = 1e6  # above the maximum
+    whole = implied_vol_black76(price, f, k, t, 0.01, call)
+    assert (whole.reason[bad[:200]] == IVReason.INVALID_INPUT).all()
+    assert (whole.reason[bad[200:]] == IVReason.ABOVE_MAXIMUM).all()
+    pieces = [implied_vol_black76(price[i : i + 1000], f[i : i + 1000], k[i : i + 1000], t[i : i + 1000], 0.01,
+                                  call[i : i + 1000]) for i in range(0, n, 1000)]
+    np.testing.assert_array_equal(whole.vol, np.concatenate([p.vol for p in pieces]))
+    np.testing.assert_array_equal(whole.reason, np.concatenate([p.reason for p in pieces]))
+
+
+def test_two_householder_steps_are_enough_almost_everywhere():
+    # Jäckel's guess is good enough that two steps converge; the loop after them is a safety net
+    from bot.core.greeks import implied_vol as module
+    from bot.core.greeks.normalised import otm_black
+
+    rng = np.random.default_rng(8)
+    n = 50_000
+    a = -np.abs(rng.normal(0.0, 0.3, n))
+    s = rng.uniform(0.05, 2.0, n) * np.sqrt(rng.uniform(1 / 365, 2.0, n))
+    beta = otm_black(a, s)
+    keep = beta > 1e-300  # the solver gives 0 for subnormal values
+    a, s, beta = a[keep], s[keep], beta[keep]
+    with np.errstate(all="ignore"):
+        guess, segment = module._initial_guess(beta, a, np.exp(0.5 * a))
+        middle = segment == 1
+        assert np.abs(guess / s - 1)[middle].max() < 0.01
+        assert np.abs(guess / s - 1).max() < 0.1
+        ln_beta = np.log(beta)
+        lowest, highest = np.flatnonzero(segment == 0), np.flatnonzero(segment == 2)
+        for i in range(module.FIXED_ITERATIONS):
+            ds = module._householder_step(beta, ln_beta, a, np.exp(0.5 * a), guess, lowest, highest, rough=i == 0)
+    more = ~(np.abs(ds) <= module.STEP_TOLERANCE * guess)
+    assert more.mean() < 0.05
+    assert more[middle].sum() == 0
+    np.testing.assert_allclose(guess, s, rtol=1e-12)
+
+
+def test_subnormal_time_value_gives_zero_vol():
+    from bot.core.greeks.implied_vol import normalised_implied_vol
+
+    s = normalised_implied_vol(np.array([1e-310, 0.1]), np.array([-1.0, -0.1]))
+    assert s[0] == 0.0 and s[1] > 0.0
+
+
+def test_time_value_lost_to_rounding_is_above_maximum():
+    # a put 35 log-units in the money: subtracting its intrinsic value (2.7e17) from the price
+    # leaves more than the out-of-the-money maximum although the price is below the strike's
+    k, t, price = 2.943658105931353e17, 7.082131887923654, 2.742395319621286e17
+    assert price < np.exp(-0.01 * t) * k
+    iv = implied_vol_black76(price, 100.0, k, t, 0.01, False)
+    assert iv.reason == IVReason.ABOVE_MAXIMUM and np.isnan(iv.vol)

@@ -42,3 +42,18 @@ def test_vega_is_derivative():
     fd = (otm_black(a, s + h) - otm_black(a, s - h)) / (2 * h)
     np.testing.assert_allclose(otm_vega(a, s), fd, rtol=1e-7)
     assert otm_vega(np.array([-1.0]), np.array([0.0]))[0] == 0.0
+
+
+def test_rough_mode_and_vega_from_one_pass():
+    from bot.core.greeks.normalised import otm_black_and_vega
+
+    rng = np.random.default_rng(2)
+    a = -np.abs(rng.standard_normal(20000) * rng.choice([1e-3, 0.3, 1.0, 5.0], 20000))
+    s = np.exp(rng.uniform(np.log(1e-3), np.log(20.0), 20000))
+    b, vega = otm_black_and_vega(a, s)
+    assert np.array_equal(b, otm_black(a, s))
+    np.testing.assert_allclose(vega, otm_vega(a, s), rtol=1e-14, atol=1e-300)
+    rough, rough_vega = otm_black_and_vega(a, s, rough=True)
+    assert np.array_equal(rough_vega, vega)
+    live = b > 1e-290
+    assert np.max(np.abs(rough[live] / b[live] - 1)) < 1e-7

@@ -11,7 +11,9 @@ convention.  Venue conventions handled:
 
 * Bybit v5 option ticker (USDC-settled, linear): ``markPriceIv`` fraction,
   ``markPrice`` USD, ``vega`` USD per vol point, ``theta`` USD per day;
-  strings.
+  strings.  Under one day to expiry its ``gamma`` and ``theta`` are the
+  Black-76 values times the remaining fraction of a day (``T / 1 day``);
+  found from tickers, not documented (tests/greeks/test_venue_conventions.py).
 * Deribit option ticker (coin-settled, inverse): ``mark_iv`` percent,
   ``mark_price`` in coins, ``greeks.vega`` USD per vol point,
   ``greeks.theta`` USD per day but the *minimum of one day's and the
@@ -50,13 +52,31 @@ def _f(mapping: Mapping, key: str) -> float:
     return math.nan if value in (None, "") else float(value)
 
 
-def from_bybit_ticker(data: Mapping) -> VenueGreeks:
-    """Normalise a Bybit v5 option ticker (``data`` of ``tickers.*`` or REST list item)."""
+def from_bybit_ticker(data: Mapping, time_to_expiry: float | None = None) -> VenueGreeks:
+    """Normalise a Bybit v5 option ticker (``data`` of ``tickers.*`` or REST list item).
+
+    ``time_to_expiry`` (years, year = 365 days): under one day Bybit reports
+    gamma and theta scaled by the remaining fraction of a day (Black-76's
+    value times ``T / 1 day``, as if ``T`` were floored at one day in
+    ``gamma = vega / (F^2 sigma T)`` and ``theta = -vega sigma / (2 T)``);
+    with it given, that factor is divided out.  Without it gamma and theta
+    pass unchanged, which is right only from one day out.  At or past expiry
+    they are NaN (not comparable).
+    """
+    gamma = _f(data, "gamma")
+    theta = _f(data, "theta") * DAYS_PER_YEAR
+    if time_to_expiry is not None:
+        days = time_to_expiry * DAYS_PER_YEAR
+        if not days > 0.0:
+            gamma = theta = math.nan
+        elif days < 1.0:
+            gamma /= days
+            theta /= days
     return VenueGreeks(
         delta=_f(data, "delta"),
-        gamma=_f(data, "gamma"),
+        gamma=gamma,
         vega=_f(data, "vega") * PERCENT,
-        theta=_f(data, "theta") * DAYS_PER_YEAR,
+        theta=theta,
         rho=math.nan,
         mark_iv=_f(data, "markPriceIv"),
         mark_price_usd=_f(data, "markPrice"),
