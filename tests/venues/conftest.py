@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 from pydantic import SecretStr
 
+from bot.core.types import OrderUpdate
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.venue import CcxtVenue
 from tests.venues.servers.deribit import API_KEY, SECRET, DeribitServer
@@ -65,3 +67,24 @@ async def eventually(predicate, timeout: float = 3.0, interval: float = 0.02):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+async def order_events(venue, cid: str, filled: Decimal, timeout: float = 3.0) -> tuple[list, list[OrderUpdate]]:
+    """From the streams, until ``cid``'s fills add up to ``filled`` contracts and the order stream has
+    reported it ended (the order and trade streams are separate watchers: either may come
+    first): (the updates carrying a fill, the order stream's terminal updates)."""
+    fills: list[OrderUpdate] = []
+    ended: list[OrderUpdate] = []
+
+    async def collect() -> None:
+        async for event in venue.events():
+            if isinstance(event, OrderUpdate) and event.client_order_id == cid:
+                if event.fill is not None:
+                    fills.append(event)
+                elif not event.status.is_live:
+                    ended.append(event)
+            if ended and sum((u.fill.size for u in fills), Decimal(0)) >= filled:
+                return
+
+    await asyncio.wait_for(collect(), timeout)
+    return fills, ended

@@ -15,7 +15,7 @@ import pytest
 from asyncio_throttle import Throttler
 from structlog.testing import capture_logs
 
-from bot.core.planner import ExecutionParams
+from bot.core.planner import ExecutionParams, Urgency
 from bot.core.policies.target_schedule import Params as Schedule, ScheduleStep
 from bot.core.risk import RiskLimits
 from bot.core.types import Book, OrderStatus, OrderUpdate, Side, Trade
@@ -26,7 +26,7 @@ from bot.venues.ccxt import normalise
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
-from tests.venues.conftest import CREDENTIALS, FAST, eventually, next_event
+from tests.venues.conftest import CREDENTIALS, FAST, eventually, next_event, order_events
 from tests.venues.servers.binance import BinanceServer
 
 SYM = "BTCUSDT"
@@ -132,6 +132,118 @@ async def test_post_only_place_reject_cancel(binance_server, venue):
     assert (await venue.cancel_order(SYM, "b1")).reason == "already done"
 
 
+# IOC (timeInForce=IOC) --------------------------------------------------------------------------------
+def ioc(cid: str, side: Side, price: str, size: str, *, reduce_only: bool = False) -> OrderRequest:
+    return OrderRequest(SYM, cid, side, Decimal(price), Decimal(size), post_only=False, time_in_force="IOC",
+                        reduce_only=reduce_only)
+
+
+async def test_ioc_takes_the_book_up_to_its_limit_and_the_rest_expires(binance_server, venue):
+    await binance_server.book_change(asks=[(60000.3, 2.0)])            # beyond the IOC's limit
+    await next_event(venue, Book, lambda b: len(b.asks) == 3)
+    update = await venue.place_order(ioc("i1", Side.BUY, "60000.2", "5"))
+    # on the wire: timeInForce=IOC, not post-only (no GTX), not reduce-only
+    sent_params = binance_server.placed[-1]
+    assert (sent_params["timeInForce"], sent_params["type"], sent_params["newClientOrderId"]) == ("IOC", "LIMIT", "i1")
+    assert "reduceOnly" not in sent_params
+    # 1.2 at 60000.1 and 3.0 at 60000.2 (not the 2.0 at 60000.3); Binance expires the other 0.8
+    [order] = binance_server.orders.values()
+    assert (order["status"], order["executedQty"], order["timeInForce"]) == ("EXPIRED", "4.200", "IOC")
+    assert (update.status, update.filled, update.post_only_rejected) == (OrderStatus.CANCELLED, Decimal("4.2"), False)
+    assert update.reason == "ioc: filled 4.2 of 5, rest cancelled"
+    assert binance_server.book()[1] == [(60000.3, 2.0)]
+    # the fills (taker, at each level's price) add up to the filled amount exactly; the user
+    # stream's EXPIRED gives the same terminal state, not a post-only rejection
+    fills, [streamed] = await order_events(venue, "i1", Decimal("4.2"))
+    assert [(u.fill.price, u.fill.size, u.fill.liquidity) for u in fills] == [
+        (Decimal("60000.1"), Decimal("1.2"), "taker"), (Decimal("60000.2"), Decimal("3"), "taker")]
+    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (
+        OrderStatus.CANCELLED, Decimal("4.2"), False)
+    view = await venue.fetch_order(SYM, "i1")
+    assert (view.status, view.filled, view.size) == (OrderStatus.CANCELLED, Decimal("4.2"), Decimal(5))
+    assert await venue.fetch_open_orders(SYM) == []
+    assert await venue.fetch_position(SYM) == Decimal("4.2")
+
+    # reduce-only IOC sell into the bid: reduceOnly=true on the wire, filled whole
+    closed = await venue.place_order(ioc("i2", Side.SELL, "60000.0", "1", reduce_only=True))
+    assert (binance_server.placed[-1]["timeInForce"], binance_server.placed[-1]["reduceOnly"]) == ("IOC", "true")
+    assert (closed.status, closed.filled) == (OrderStatus.FILLED, Decimal(1))
+    # and a resting order afterwards is post-only GTC as ever (GTX, no IOC)
+    rest = await venue.place_order(OrderRequest(SYM, "g1", Side.BUY, Decimal("59999.9"), Decimal("0.01")))
+    assert (rest.status, binance_server.placed[-1]["timeInForce"]) == (OrderStatus.OPEN, "GTX")
+
+
+async def test_ioc_with_nothing_to_match_expires_unfilled_and_is_not_a_post_only_rejection(binance_server, venue):
+    update = await venue.place_order(ioc("i3", Side.BUY, "60000.0", "0.5"))   # below the ask: takes nothing
+    assert binance_server.placed[-1]["timeInForce"] == "IOC"
+    assert next(iter(binance_server.orders.values()))["status"] == "EXPIRED"
+    assert (update.status, update.filled, update.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "i3" and not u.status.is_live)
+    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    assert (await venue.fetch_order(SYM, "i3")).status is OrderStatus.CANCELLED
+    assert binance_server.book() == ([(60000.0, 1.5), (59999.9, 2.0)], [(60000.1, 1.2), (60000.2, 3.0)])
+
+
+async def test_ioc_answered_before_matching_ends_exact_through_the_streams(binance_server, venue):
+    """Binance's futures engine may answer NEW before it has matched: the fills and the EXPIRED
+    come on the user stream, and add up to the order's final filled amount."""
+    binance_server.match_after_answer = True
+    update = await venue.place_order(ioc("i4", Side.BUY, "60000.1", "2"))
+    assert (update.status, update.filled) == (OrderStatus.OPEN, 0)
+    fills, [final] = await order_events(venue, "i4", Decimal("1.2"))
+    assert [(u.fill.price, u.fill.size) for u in fills] == [(Decimal("60000.1"), Decimal("1.2"))]
+    assert (final.status, final.filled, final.post_only_rejected) == (OrderStatus.CANCELLED, Decimal("1.2"), False)
+    assert (await venue.fetch_order(SYM, "i4")).filled == Decimal("1.2")
+
+
+async def test_fills_sent_in_one_burst_all_arrive(binance_server, venue):
+    """Several TRADE events handled before the watcher runs again: ccxt's cache (returned by the
+    watch, new updates only) carries them all."""
+    await venue.place_order(OrderRequest(SYM, "b3", Side.BUY, Decimal("59999.9"), Decimal("0.03")))
+    [order] = binance_server.orders.values()
+    for _ in range(3):                                                 # three TRADE events, back to back
+        await binance_server.fill(order["orderId"], "0.01")
+    fills, [ended] = await order_events(venue, "b3", Decimal("0.03"))
+    assert [u.fill.size for u in fills] == [Decimal("0.01")] * 3
+    assert (ended.status, ended.filled) == (OrderStatus.FILLED, Decimal("0.03"))
+
+
+async def test_post_only_ioc_is_refused_before_sending(binance_server, venue):
+    bad = OrderRequest(SYM, "i5", Side.BUY, Decimal("60000.1"), Decimal("0.01"), post_only=True, time_in_force="IOC")
+    with pytest.raises(OrderRejected, match="post-only order cannot be IOC") as refused:
+        await venue.place_order(bad)
+    assert not isinstance(refused.value, PostOnlyRejected)
+    assert sent(binance_server, "POST") == 0 and binance_server.placed == []
+
+
+async def test_the_engine_crossing_by_ioc_counts_exactly_what_filled(binance_server, venue):
+    """An escalation (here: the difference is beyond the hard band) sends an IOC limit inside the
+    band; what the book had fills, the rest expires, and the engine's position and order agree."""
+    spec = await venue.instrument(SYM)
+    engine = InstrumentEngine(
+        spec=spec, policy=Schedule(steps=[ScheduleStep(after_s=0, target=Decimal(5))]),
+        execution=ExecutionParams(max_order_size=Decimal(5), urgency=Urgency(hard_band=Decimal(0))),
+        limits=RiskLimits(max_position=Decimal(10), max_order_size=Decimal(5), stale_after_s=30),
+        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=Throttler(rate_limit=100),
+        clock=time.time)
+    engine.on_book(await venue.fetch_book(SYM, 5))                 # ask 1.2 @ 60000.1, 3.0 @ 60000.2
+    with capture_logs() as logs:
+        await engine.decide()
+        [placed] = binance_server.placed
+        # an IOC limit 10 bps past the far touch (60000.1 → 60060.1), never a market order
+        assert (placed["type"], placed["timeInForce"], placed["price"], placed["quantity"]) == (
+            "LIMIT", "IOC", "60060.1", "5")
+        cid = placed["newClientOrderId"]
+        fills, ended = await order_events(venue, cid, Decimal("4.2"))
+        for update in [*fills, *ended]:                                # the streams, as the daemon feeds them
+            await engine.on_order_update(update)
+    # the answer ended the order (filled 4.2, the rest expired); the fills made the position
+    [ended] = [e for e in logs if e["event"] == "order.cancelled"]
+    assert (ended["client_order_id"], ended["filled"], ended["size"]) == (cid, Decimal("4.2"), Decimal(5))
+    assert engine.position.size == Decimal("4.2") and engine.live_orders() == [] and cid not in engine.orders
+    assert sum(e["size"] for e in logs if e["event"] == "order.filled") == Decimal("4.2")
+
+
 # amend (PUT /fapi/v1/order) -------------------------------------------------------------------------
 def sent(server: BinanceServer, method: str) -> int:
     return server.requests.count(f"{method} /fapi/v1/order")
@@ -226,9 +338,12 @@ async def test_a_post_only_rejection_makes_the_engine_quote_a_tick_further_back(
     ("binanceusdm", {"X": "EXPIRED", "f": "GTX", "x": "EXPIRED"}, "expired", True),
     ("binanceusdm", {"status": "EXPIRED", "timeInForce": "IOC"}, "expired", False),
     ("binanceusdm", {"status": "CANCELED", "timeInForce": "GTX"}, "canceled", False),
+    ("binanceusdm", {"X": "EXPIRED", "f": "IOC", "x": "EXPIRED"}, "expired", False),
     # Deribit: an edit with reject_post_only that would cross cancels the order
     ("deribit", {"order_state": "cancelled", "cancel_reason": "edit_post_only_reject"}, "canceled", True),
     ("deribit", {"order_state": "cancelled", "cancel_reason": "user_request"}, "canceled", False),
+    ("deribit", {"order_state": "cancelled", "time_in_force": "immediate_or_cancel", "post_only": False},
+     "canceled", False),
     # Bybit and OKX: a cancelled post-only order, the reason only in info
     ("bybit", {"orderStatus": "Cancelled", "rejectReason": "EC_PostOnlyWillTakeLiquidity"}, "canceled", True),
     ("bybit", {"orderStatus": "Cancelled", "rejectReason": "EC_NoError"}, "canceled", False),
@@ -238,6 +353,23 @@ async def test_a_post_only_rejection_makes_the_engine_quote_a_tick_further_back(
 def test_orders_ended_as_post_only_rejections_are_recognised_from_info(exchange, info, status, rejected):
     order = {"status": status, "filled": 0.0, "info": info}
     assert (normalise.post_only_rejection(exchange, order) is not None) is rejected
+
+
+@pytest.mark.parametrize("exchange, post_only, tif, reduce_only, expected", [
+    ("binanceusdm", True, "GTC", False, {"postOnly": True, "clientOrderId": "c"}),     # ccxt: GTX
+    ("binanceusdm", False, "IOC", True, {"postOnly": False, "timeInForce": "IOC", "reduceOnly": True,
+                                         "clientOrderId": "c"}),
+    ("deribit", True, "GTC", False, {"postOnly": True, "label": "c"}),   # ccxt: post_only + reject_post_only
+    ("deribit", False, "IOC", False, {"postOnly": False, "timeInForce": "IOC", "label": "c"}),  # immediate_or_cancel
+])
+def test_order_params_map_the_request_to_ccxt_unified_params(exchange, post_only, tif, reduce_only, expected):
+    assert normalise.order_params(exchange, "c", post_only=post_only, time_in_force=tif,
+                                  reduce_only=reduce_only) == expected
+
+
+def test_order_params_refuse_a_post_only_ioc():
+    with pytest.raises(ValueError, match="post-only order cannot be IOC"):
+        normalise.order_params("binanceusdm", "c", post_only=True, time_in_force="IOC", reduce_only=False)
 
 
 async def test_429_then_418(binance_server, venue):

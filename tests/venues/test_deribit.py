@@ -21,7 +21,7 @@ from bot.portfolio import Portfolio
 from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, VenueError
 from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
-from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_event
+from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_event, order_events
 from tests.venues.servers.deribit import OPTION, DeribitServer, Fault
 
 PERP = "BTC-PERPETUAL"
@@ -314,6 +314,93 @@ async def test_post_only_rejection(deribit_server, deribit_venue):
     with pytest.raises(OrderRejected, match="not_enough_funds") as other:   # another refusal: not post-only
         await venue.place_order(req("x3", Side.BUY, "59999.0"))
     assert not isinstance(other.value, PostOnlyRejected)
+
+
+def queued(venue) -> list:
+    """The venue's events not yet read (without waiting)."""
+    events = []
+    while not venue._queue.empty():
+        events.append(venue._queue.get_nowait())
+    return events
+
+
+def ioc(cid: str, side: Side, price: str, size: str, *, reduce_only: bool = False) -> OrderRequest:
+    return OrderRequest(PERP, cid, side, Decimal(price), Decimal(size), post_only=False, time_in_force="IOC",
+                        reduce_only=reduce_only)
+
+
+async def test_ioc_takes_the_book_up_to_its_limit_and_the_rest_is_cancelled(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    # 300 contracts (3000 USD) up to 60001.0: the book has 150 at 60000.5 and 80 at 60001.0
+    update = await venue.place_order(ioc("d1", Side.BUY, "60001.0", "300"))
+    sent = deribit_server.placed[-1]
+    assert (sent["time_in_force"], sent["label"], float(sent["amount"]), sent["type"]) == (
+        "immediate_or_cancel", "d1", 3000.0, "limit")
+    assert "post_only" not in sent and "reject_post_only" not in sent and "reduce_only" not in sent
+    [order] = deribit_server.orders.values()
+    assert (order["order_state"], order["filled_amount"], order["time_in_force"]) == (
+        "cancelled", 2300.0, "immediate_or_cancel")
+    assert (update.status, update.filled, update.post_only_rejected) == (OrderStatus.CANCELLED, 230, False)
+    assert update.reason == "ioc: filled 230 of 300, rest cancelled"
+    assert deribit_server.asks[PERP] == {60002.0: 3000.0}              # beyond the limit: untouched
+    # the fills: in the answer's trades and on the trade stream, each reported once
+    fills, [streamed] = await order_events(venue, "d1", Decimal(230))
+    assert [(u.fill.price, u.fill.size, u.fill.liquidity) for u in fills] == [
+        (Decimal("60000.5"), 150, "taker"), (Decimal("60001.0"), 80, "taker")]
+    await asyncio.sleep(0.2)
+    assert not [e for e in queued(venue) if isinstance(e, OrderUpdate) and e.fill is not None]
+    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (OrderStatus.CANCELLED, 230, False)
+    view = await venue.fetch_order(PERP, "d1")
+    assert (view.status, view.filled, view.size) == (OrderStatus.CANCELLED, 230, 300)
+    assert await venue.fetch_open_orders(PERP) == []
+    assert await venue.fetch_position(PERP) == 230
+    assert sum(f.size for f in await venue.fetch_fills(PERP, 0)) == 230
+
+    # reduce-only IOC sell into the bid (100 contracts at 60000.0): reduce_only on the wire, filled whole
+    closed = await venue.place_order(ioc("d2", Side.SELL, "60000.0", "50", reduce_only=True))
+    assert (deribit_server.placed[-1]["time_in_force"], deribit_server.placed[-1]["reduce_only"]) == (
+        "immediate_or_cancel", "true")
+    assert (closed.status, closed.filled) == (OrderStatus.FILLED, 50)
+    # a resting order afterwards is post-only GTC as ever
+    rest = await venue.place_order(req("g1", Side.BUY, "59999.5"))
+    sent = deribit_server.placed[-1]
+    assert (sent["post_only"], sent["reject_post_only"], sent.get("time_in_force")) == ("true", "true", None)
+    assert rest.status is OrderStatus.OPEN
+
+
+async def test_ioc_with_nothing_to_match_is_cancelled_unfilled_not_a_post_only_rejection(deribit_server,
+                                                                                         deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    update = await venue.place_order(ioc("d3", Side.BUY, "60000.0", "5"))     # below the ask: takes nothing
+    assert deribit_server.placed[-1]["time_in_force"] == "immediate_or_cancel"
+    assert next(iter(deribit_server.orders.values()))["order_state"] == "cancelled"
+    assert (update.status, update.filled, update.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "d3" and not u.status.is_live)
+    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    assert server_levels(deribit_server)[1] == [(60000.5, 150.0), (60001.0, 80.0), (60002.0, 300.0)]
+
+
+async def test_fills_sent_in_one_burst_all_arrive(deribit_server, deribit_venue):
+    """ccxt's Deribit handler resolves the trade watch with each message's own trades and keeps
+    no cache, so of messages handled before the watcher runs again only the first got through;
+    the adapter's subclass keeps the cache (what the watch then returns)."""
+    venue = await connected(deribit_venue, deribit_server)
+    await venue.place_order(req("b1", Side.BUY, "59999.5", "3"))
+    [order] = deribit_server.orders.values()
+    for amount in (10.0, 10.0, 10.0):                                  # three messages, back to back
+        await deribit_server.fill(order["order_id"], amount)
+    fills, [ended] = await order_events(venue, "b1", Decimal(3))
+    assert [u.fill.size for u in fills] == [1, 1, 1]
+    assert (ended.status, ended.filled) == (OrderStatus.FILLED, 3)
+
+
+async def test_post_only_ioc_is_refused_before_sending(deribit_server, deribit_venue):
+    venue = await connected(deribit_venue, deribit_server)
+    bad = OrderRequest(PERP, "d4", Side.BUY, Decimal("60000.5"), Decimal(3), post_only=True, time_in_force="IOC")
+    with pytest.raises(OrderRejected, match="post-only order cannot be IOC") as refused:
+        await venue.place_order(bad)
+    assert not isinstance(refused.value, PostOnlyRejected)
+    assert deribit_server.placed == [] and deribit_server.count("private/buy") == 0
 
 
 @pytest.mark.parametrize("answer", ["answer", "error"])

@@ -44,6 +44,43 @@ async def test_paper_venue_matches_live_data_locally_without_keys(deribit_server
     assert not [r for r in deribit_server.requests if r.startswith(("private/", "ws:private/", "ws:public/auth"))]
 
 
+async def test_paper_venue_ioc_takes_the_live_book_and_cancels_the_rest(deribit_server, tmp_path):
+    venue = CcxtVenue.from_config(deribit_config(deribit_server, tmp_path), None, "paper")
+    try:
+        await venue.connect([PERP])
+        await next_event(venue, Book)
+
+        def ioc(cid: str, price: str, size: int, post_only: bool = False) -> OrderRequest:
+            return OrderRequest(PERP, cid, Side.BUY, Decimal(price), Decimal(size), post_only=post_only,
+                                time_in_force="IOC")
+
+        with pytest.raises(OrderRejected, match="post-only order cannot be IOC"):
+            await venue.place_order(ioc("p3", "60001.0", 300, post_only=True))
+        # the live book: 150 contracts at 60000.5, 80 at 60001.0, 300 at 60002.0 (beyond the limit)
+        ack = await venue.place_order(ioc("p4", "60001.0", 300))
+        assert ack.status is OrderStatus.OPEN
+        fills, ended = [], None
+        while ended is None:
+            update = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "p4")
+            if update.fill is not None:
+                fills.append(update.fill)
+            elif not update.status.is_live:
+                ended = update
+        assert [(f.price, f.size, f.liquidity) for f in fills] == [
+            (Decimal("60000.5"), 150, "taker"), (Decimal("60001.0"), 80, "taker")]
+        assert (ended.status, ended.filled, ended.post_only_rejected) == (OrderStatus.CANCELLED, 230, False)
+        view = await venue.fetch_order(PERP, "p4")
+        assert (view.status, view.filled) == (OrderStatus.CANCELLED, 230)
+        assert await venue.fetch_position(PERP) == 230 and await venue.fetch_open_orders(PERP) == []
+        # nothing to take below the ask: cancelled unfilled, not a post-only rejection
+        await venue.place_order(ioc("p5", "60000.0", 5))
+        ended = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "p5" and not u.status.is_live)
+        assert (ended.status, ended.filled, ended.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    finally:
+        await venue.close()
+    assert not [r for r in deribit_server.requests if r.startswith(("private/", "ws:private/", "ws:public/auth"))]
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_config_venue_block_is_valid(path):
     raw = yaml.safe_load(path.read_text())

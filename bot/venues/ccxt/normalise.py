@@ -94,6 +94,32 @@ def order_status(order: Mapping) -> OrderStatus:
     return _STATUS.get(str(order.get("status")), OrderStatus.OPEN)
 
 
+def order_params(exchange_id: str, client_order_id: str, *, post_only: bool, time_in_force: str,
+                 reduce_only: bool) -> dict[str, Any]:
+    """ccxt's unified ``create_order`` params for one of our limit orders.
+
+    * ``post_only`` → ``postOnly`` (ccxt: Binance ``timeInForce=GTX``; Deribit ``post_only`` with
+      ``reject_post_only``, so a crossing order is refused, never moved);
+    * ``time_in_force`` ``IOC`` → ``timeInForce: IOC`` (ccxt: Binance ``timeInForce=IOC``; Deribit
+      ``time_in_force=immediate_or_cancel``); ``GTC`` sends none, the venues' default (on Binance a
+      ``timeInForce`` param would also override the GTX that makes an order post-only);
+    * ``reduce_only`` → ``reduceOnly: True`` (Binance ``reduceOnly=true``, Deribit ``reduce_only``);
+    * the client order id: Deribit ``label``, Binance ``clientOrderId`` (``newClientOrderId``).
+
+    An IOC is a taker order: post-only IOC is refused (``ValueError``), as ccxt would."""
+    if time_in_force not in ("GTC", "IOC"):
+        raise ValueError(f"unsupported time in force {time_in_force!r} (GTC or IOC)")
+    if post_only and time_in_force == "IOC":
+        raise ValueError("a post-only order cannot be IOC (an IOC takes liquidity; post-only never does)")
+    params: dict[str, Any] = {"postOnly": post_only}
+    if time_in_force == "IOC":
+        params["timeInForce"] = "IOC"
+    if reduce_only:
+        params["reduceOnly"] = True
+    params["label" if exchange_id == "deribit" else "clientOrderId"] = client_order_id
+    return params
+
+
 def client_order_id(exchange_id: str, order: Mapping) -> str | None:
     """Our client order id: Deribit carries it as ``label`` (ccxt does not parse it back),
     Binance as ``clientOrderId`` (``c`` in stream messages)."""
@@ -118,6 +144,7 @@ def post_only_rejection(exchange_id: str, order: Mapping) -> str | None:
     * Binance: a GTX order that would take ends with status ``EXPIRED`` (``X`` on the user stream;
       time in force ``f``); an IOC that found nothing also expires, and is not one;
     * Deribit: ``cancel_reason`` ``edit_post_only_reject`` (an edit with ``reject_post_only``);
+      an IOC whose rest the venue cancelled has no such reason, and is not one;
     * Bybit: ``rejectReason`` ``EC_PostOnlyWillTakeLiquidity``; OKX: ``cancelSource`` 31.
     """
     info = order.get("info") or {}

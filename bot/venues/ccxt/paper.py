@@ -1,6 +1,7 @@
 """Paper trading on live data: the real venue's public market data through ccxt (no keys),
 our orders matched locally by the simulated exchange's fill model (:mod:`bot.core.fill_model`:
-queue position behind the displayed size, fills only on trades at or through the price).
+queue position behind the displayed size, fills only on trades at or through the price; an IOC
+takes the displayed liquidity up to its limit and the rest is cancelled).
 
 The paper account (positions, resting orders, fills) persists through
 :meth:`~bot.state.store.RedisStore.save_paper_account` (one key for the whole paper account).
@@ -89,9 +90,14 @@ class PaperVenue:
         return book
 
     async def _act(self, action: Callable[[], OrderUpdate]) -> OrderUpdate:
+        """Apply an order action and save; then publish its follow-ups (an IOC's fills, one
+        update each, and its final status) and answer."""
         async with self._lock:
             update = action()
+            follow_ups = self._ex().take_updates()
             await self._save()
+        for follow_up in follow_ups:
+            self._queue.put_nowait(follow_up)
         return update
 
     # Venue interface ---------------------------------------------------------------------------
@@ -120,6 +126,12 @@ class PaperVenue:
         return [f for f in self._ex().fills if f.symbol == symbol and f.ts >= since_ts]
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
+        """As on the venue: a post-only order that would cross is refused; an IOC (never
+        post-only) takes the live book's displayed liquidity up to its price (taker fills, as
+        events) and the rest is cancelled; the answer is the acknowledgement."""
+        if request.post_only and request.time_in_force == "IOC":
+            raise OrderRejected(f"{request.symbol} {request.client_order_id}: a post-only order cannot be IOC "
+                                "(an IOC takes liquidity; post-only never does)")
         book = self._book(request.symbol)
         return await self._act(lambda: self._ex().place(request, book, self._clock()))
 

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import ccxt
 import ccxt.pro
+from ccxt.async_support.base.ws.cache import ArrayCacheBySymbolById
 from asyncio_throttle import Throttler
 
 from bot.core.greeks.venue_conventions import VenueGreeks
@@ -58,7 +59,8 @@ _BOOK_LIMITS = {"deribit": (1, 5, 10, 20, 50, 100, 1000), "binanceusdm": (5, 10,
 class _Deribit(ccxt.pro.deribit):
     """ccxt.pro Deribit with book sequencing: a ``snapshot`` replaces the stored book instead of
     being merged into it, and a ``change`` whose ``prev_change_id`` is not the last ``change_id``
-    rejects the watcher with :class:`ccxt.InvalidNonce` (the adapter then resubscribes)."""
+    rejects the watcher with :class:`ccxt.InvalidNonce` (the adapter then resubscribes); and with
+    its own-trade cache kept (:meth:`handle_my_trades`)."""
 
     def __init__(self, config: dict | None = None):
         super().__init__(config or {})
@@ -86,6 +88,15 @@ class _Deribit(ccxt.pro.deribit):
                 return
         self.book_change_ids[symbol] = data.get("change_id")
         super().handle_order_book(client, message)
+
+    def handle_my_trades(self, client, message):  # noqa: D401 - ccxt callback
+        """ccxt's Deribit handler never stores its trade cache (``myTrades``): each message
+        resolves the watch with that message's trades only, so of a burst (messages handled before
+        the watcher runs again) only the first reaches it. Kept, the cache is what the watch
+        returns (the adapter skips the trades it has read)."""
+        if self.myTrades is None:
+            self.myTrades = ArrayCacheBySymbolById(self.safe_integer(self.options, "tradesLimit", 1000))
+        super().handle_my_trades(client, message)
 
 
 _CLASSES: dict[str, Callable[[dict], Any]] = {"deribit": _Deribit, "binanceusdm": ccxt.pro.binanceusdm}
@@ -193,6 +204,7 @@ class CcxtVenue:
         self._abandoned: set[str] = set()
         self._seen_trades: OrderedDict[str, None] = OrderedDict()
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
+        self._read_trades: OrderedDict[str, None] = OrderedDict()   # own trades read (stream, order answers)
         self.greeks: dict[str, VenueGreeks] = {}
         self.positions: dict[str, n.NormalisedPosition] = {}
         self.factors: dict[str, MarketFactors] = {}
@@ -553,6 +565,11 @@ class CcxtVenue:
 
     def _on_my_trades(self, trades: Any) -> None:
         for trade in trades:
+            key = _trade_key(trade)
+            if key is not None:
+                if key in self._read_trades:
+                    continue
+                _remember(self._read_trades, key)
             symbol = self._engine_symbol.get(trade.get("symbol") or "")
             if symbol is None:
                 continue
@@ -566,6 +583,8 @@ class CcxtVenue:
                 tracked.fill_sum += fill.size
                 tracked.filled = filled = max(tracked.filled, tracked.fill_sum)
                 status = OrderStatus.FILLED if tracked.filled >= tracked.size else OrderStatus.OPEN
+                if not tracked.status.is_live and status is OrderStatus.OPEN:
+                    status = tracked.status  # e.g. an IOC the venue already ended: no more fills coming
             self._queue.put_nowait(OrderUpdate(symbol, fill.client_order_id, status, filled, venue_id, "fill",
                                                fill=fill, ts=fill.ts))
 
@@ -613,7 +632,8 @@ class CcxtVenue:
                                                    u.contracts(order.get("amount") or 0))
         if tracked is not None:
             tracked.venue_id = venue_id or tracked.venue_id
-            tracked.status = status
+            if tracked.status.is_live or not status.is_live:  # a late "open" does not revive an ended order
+                tracked.status = status
             tracked.filled = max(tracked.filled, filled)
             if order.get("price"):
                 tracked.price = n.dec(order["price"])
@@ -762,18 +782,22 @@ class CcxtVenue:
         return sorted(fills, key=lambda f: f.ts)
 
     async def place_order(self, request: OrderRequest, *, reduce_only: bool = False) -> OrderUpdate:
+        """A limit order with ccxt's unified params (:func:`normalise.order_params`): a resting
+        order is post-only GTC; an IOC (``time_in_force`` "IOC", never post-only: refused before
+        sending) trades what the book has up to its price and the venue cancels the rest, so the
+        answer may already be terminal: ``CANCELLED`` (Binance ``EXPIRED``, Deribit ``cancelled``)
+        or ``FILLED`` with the amount filled; the fills come on the trade stream as usual."""
         symbol, cid = request.symbol, request.client_order_id
+        try:
+            params = n.order_params(self.name, cid, post_only=request.post_only,
+                                    time_in_force=request.time_in_force,
+                                    reduce_only=request.reduce_only or reduce_only)
+        except ValueError as exc:
+            raise OrderRejected(f"{symbol} {cid}: {exc}") from None
         self._check_can_trade(symbol)
         acct = self.acct
         unified = self._unified[symbol]
         amount, price = self._on_grid(symbol, request.size, request.price)
-        params: dict[str, Any] = {"postOnly": request.post_only}
-        if reduce_only:
-            params["reduceOnly"] = True
-        if self.name == "deribit":
-            params["label"] = cid
-        else:
-            params["clientOrderId"] = cid
         self._orders[cid] = _Tracked(symbol, request.side, request.price, request.size)
         async with self._order_budget:
             try:
@@ -781,6 +805,10 @@ class CcxtVenue:
             except (ccxt.BaseError, asyncio.TimeoutError) as exc:
                 return await self._place_failed(request, exc)
         update = self._order_update(symbol, cid, order, "accepted")
+        self._on_my_trades(order.get("trades") or [])  # fills in the answer (Deribit): as events, once each
+        if request.time_in_force == "IOC" and update.status is OrderStatus.CANCELLED:
+            filled, size = update.filled.normalize(), request.size.normalize()
+            update = replace(update, reason=f"ioc: filled {filled:f} of {size:f}, rest cancelled")
         if update.post_only_rejected and not update.status.is_live:
             self._orders.pop(cid, None)
             raise PostOnlyRejected(update.reason)
@@ -974,6 +1002,12 @@ class CcxtVenue:
     def venue_greeks(self) -> dict[str, VenueGreeks]:
         """Latest Greeks of streamed Deribit options (core units), by symbol."""
         return dict(self.greeks)
+
+
+def _trade_key(trade: dict) -> str | None:
+    """One of our trades, whichever way it came (trade stream, an order's answer); None if the
+    venue gave it no id."""
+    return None if trade.get("id") is None else f"{trade.get('symbol')}:{trade.get('id')}"
 
 
 def _remember(seen: OrderedDict[str, None], key: str) -> None:

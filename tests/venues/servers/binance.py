@@ -11,6 +11,13 @@ binanceusdm client code:
   update ids (the client takes a REST snapshot and chains them), ``<symbol>@trade`` (what ccxt's
   ``watch_trades`` subscribes to) and ``@aggTrade``, ``<symbol>@ticker`` / ``@miniTicker``. As on Binance, depth,
   bookTicker and trade streams are only served on ``/public``, the others only on ``/market``.
+* Orders honour their time in force (``timeInForce``): GTX (post-only) that would take is refused
+  (-5022); GTC, IOC and FOK take the opposite book up to their price, level by level at each
+  level's price (taker fills; the book's depth stream and the public trade stream show it); the
+  rest of a GTC rests, that of an IOC expires (status ``EXPIRED``), and a FOK the book cannot fill
+  whole expires unfilled. The answer (``newOrderRespType=RESULT``, as ccxt sends) is the order's
+  state after matching, or the accepted order (``NEW``) with matching just after when
+  ``match_after_answer`` is set (Binance's futures engine may answer before it has matched).
 * The user-data stream on ``/private/ws?listenKey=...`` (key from ``POST /fapi/v1/listenKey``):
   ``ORDER_TRADE_UPDATE`` for every new, amended, cancelled, expired and filled order (execution type
   ``x`` NEW, AMENDMENT, CANCELED, EXPIRED, TRADE) and ``ACCOUNT_UPDATE`` after a fill.
@@ -18,6 +25,7 @@ binanceusdm client code:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -68,8 +76,11 @@ class BinanceServer(LoopbackServer):
         self.update_id = 1000                      # the book's last update id (REST lastUpdateId, ws u)
         self.orders: dict[int, dict] = {}
         self.position = Decimal(0)                 # BTC, signed
+        self.entry_price = Decimal(0)              # of the open position (0 when flat)
         self.wallet = Decimal(10_000)              # USDT
         self.requests: list[str] = []
+        self.placed: list[dict[str, str]] = []     # the parameters of every POST /fapi/v1/order, as received
+        self.match_after_answer = False            # answer NEW, then match (see the module docstring)
         self.faults: list[tuple[str, int, dict, dict]] = []   # (path, status, body, headers)
         # what GET /sapi/v1/account/apiRestrictions answers (None: 404, as where the endpoint is missing)
         self.api_restrictions: dict | None = {
@@ -83,6 +94,7 @@ class BinanceServer(LoopbackServer):
         self.sockets: list[web.WebSocketResponse] = []
         self._ids = itertools.count(8001)
         self._trade_ids = itertools.count(70001)
+        self._matching: set[asyncio.Task] = set()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/{category}/ws", self._ws)
@@ -93,6 +105,12 @@ class BinanceServer(LoopbackServer):
     def subscribed(self, *prefixes: str) -> bool:
         streams = {s for subs in self.subscriptions.values() for s in subs}
         return all(any(s.startswith(p) for s in streams) for p in prefixes)
+
+    async def stop(self) -> None:
+        for task in list(self._matching):
+            task.cancel()
+        await asyncio.gather(*self._matching, return_exceptions=True)
+        await super().stop()
 
     async def drop_connections(self) -> None:
         for ws in list(self.sockets):
@@ -127,14 +145,7 @@ class BinanceServer(LoopbackServer):
 
     async def trade(self, price: Any, amount: Any, aggressor: str) -> int:
         """A public trade (``aggressor`` buy/sell); our resting orders it reaches fill as makers."""
-        tid = next(self._trade_ids)
-        now = _ms()
-        await self._publish(f"{SYMBOL.lower()}@trade", {
-            "e": "trade", "E": now, "T": now, "s": SYMBOL, "t": tid, "p": px(price), "q": qty(amount), "X": "MARKET",
-            "m": aggressor == "sell"})
-        await self._publish(f"{SYMBOL.lower()}@aggTrade", {
-            "e": "aggTrade", "E": now, "a": tid, "s": SYMBOL, "p": px(price), "q": qty(amount), "f": tid, "l": tid,
-            "T": now, "m": aggressor == "sell"})
+        tid = await self._public_trade(price, amount, aggressor)
         left = Decimal(str(amount))
         for order in list(self.orders.values()):
             if order["status"] not in ("NEW", "PARTIALLY_FILLED") or left <= 0:
@@ -148,21 +159,43 @@ class BinanceServer(LoopbackServer):
                 await self.fill(order["orderId"], size)
         return tid
 
-    async def fill(self, order_id: int, amount: Any) -> None:
-        """Fill ``amount`` of one of our orders at its price (maker), with the user-data events."""
+    async def _public_trade(self, price: Any, amount: Any, aggressor: str) -> int:
+        """Publish a trade on ``@trade`` and ``@aggTrade`` (``m``: the buyer was the maker)."""
+        tid = next(self._trade_ids)
+        now = _ms()
+        await self._publish(f"{SYMBOL.lower()}@trade", {
+            "e": "trade", "E": now, "T": now, "s": SYMBOL, "t": tid, "p": px(price), "q": qty(amount), "X": "MARKET",
+            "m": aggressor == "sell"})
+        await self._publish(f"{SYMBOL.lower()}@aggTrade", {
+            "e": "aggTrade", "E": now, "a": tid, "s": SYMBOL, "p": px(price), "q": qty(amount), "f": tid, "l": tid,
+            "T": now, "m": aggressor == "sell"})
+        return tid
+
+    async def fill(self, order_id: int, amount: Any, price: Any = None, *, maker: bool = True) -> None:
+        """Fill ``amount`` of one of our orders at ``price`` (default: its own; maker fee 0.02 %,
+        taker 0.04 %), with the user-data events."""
         order = self.orders[order_id]
         size = Decimal(str(amount))
-        price = Decimal(order["price"])
+        price = Decimal(order["price"]) if price is None else Decimal(str(price))
         done = Decimal(order["executedQty"]) + size
         order["executedQty"] = qty(done)
         order["cumQuote"] = str(Decimal(order["cumQuote"]) + size * price)
-        order["avgPrice"] = order["price"]
+        order["avgPrice"] = str((Decimal(order["cumQuote"]) / done).quantize(Decimal("0.00001")))  # weighted
         order["status"] = "FILLED" if done >= Decimal(order["origQty"]) else "PARTIALLY_FILLED"
         order["updateTime"] = _ms()
-        fee = (size * price * Decimal("0.0002")).quantize(Decimal("0.00000001"))
-        self.position += size if order["side"] == "BUY" else -size
+        rate = Decimal("0.0002") if maker else Decimal("0.0004")
+        fee = (size * price * rate).quantize(Decimal("0.00000001"))
+        signed = size if order["side"] == "BUY" else -size
+        if self.position == 0 or (self.position > 0) == (signed > 0):     # opening or adding: average in
+            self.entry_price = (self.entry_price * abs(self.position) + price * size) / (abs(self.position) + size)
+        before, self.position = self.position, self.position + signed
+        if self.position == 0:
+            self.entry_price = Decimal(0)
+        elif before != 0 and (before > 0) != (self.position > 0):          # through zero: a new position
+            self.entry_price = price
         self.wallet -= fee
-        await self._user_event(order, "TRADE", last_qty=size, last_price=price, fee=fee, trade_id=next(self._trade_ids))
+        await self._user_event(order, "TRADE", last_qty=size, last_price=price, fee=fee, trade_id=next(self._trade_ids),
+                               maker=maker)
         now = _ms()
         await self._user({"e": "ACCOUNT_UPDATE", "E": now, "T": now, "a": {
             "m": "ORDER",
@@ -228,18 +261,55 @@ class BinanceServer(LoopbackServer):
         return _error(400, -1000, f"not implemented: {key}")
 
     async def _place(self, p: dict[str, str]) -> web.Response:
-        if p.get("timeInForce") == "GTX" and self._crosses(p["side"], Decimal(p["price"])):
+        self.placed.append(dict(p))
+        tif = p.get("timeInForce", "GTC")
+        if tif not in ("GTC", "IOC", "FOK", "GTX"):
+            return _error(400, -1115, "Invalid timeInForce.")
+        if tif == "GTX" and self._crosses(p["side"], Decimal(p["price"])):
             return _error(400, -5022, "Due to the order could not be executed as maker, the Post Only order will be "
                                       "rejected.")
         oid = next(self._ids)
         order = {"orderId": oid, "symbol": p["symbol"], "status": "NEW", "clientOrderId": p["newClientOrderId"],
                  "price": p["price"], "avgPrice": "0.00", "origQty": p["quantity"], "executedQty": "0",
-                 "cumQuote": "0", "timeInForce": p.get("timeInForce", "GTC"), "type": "LIMIT",
+                 "cumQuote": "0", "timeInForce": tif, "type": "LIMIT",
                  "reduceOnly": p.get("reduceOnly") == "true", "side": p["side"], "positionSide": "BOTH",
                  "updateTime": _ms(), "workingType": "CONTRACT_PRICE", "priceProtect": False}
         self.orders[oid] = order
         await self._user_event(order, "NEW")
+        if self.match_after_answer:
+            task = asyncio.create_task(self._match(order, delay_s=0.05))
+            self._matching.add(task)
+            task.add_done_callback(self._matching.discard)
+            return web.json_response(dict(order))
+        await self._match(order)
         return web.json_response(order)
+
+    async def _match(self, order: dict, delay_s: float = 0.0) -> None:
+        """Match a new order against the opposite book per its time in force (GTX never takes)."""
+        await asyncio.sleep(delay_s)
+        tif = order["timeInForce"]
+        if tif == "GTX":
+            return
+        limit, side = Decimal(order["price"]), order["side"]
+        book = self.asks if side == "BUY" else self.bids
+        reachable = sorted((Decimal(pr) for pr in book if (Decimal(pr) <= limit if side == "BUY" else
+                                                          Decimal(pr) >= limit)), reverse=side == "SELL")
+        wanted = Decimal(order["origQty"])
+        if tif == "FOK" and sum((Decimal(book[px(pr)]) for pr in reachable), Decimal(0)) < wanted:
+            reachable = []                                 # cannot fill whole: expires untouched
+        for level in reachable:
+            left = wanted - Decimal(order["executedQty"])
+            if left <= 0:
+                break
+            size = min(left, Decimal(book[px(level)]))
+            change = [(level, Decimal(book[px(level)]) - size)]
+            await self.book_change(**({"asks": change} if side == "BUY" else {"bids": change}))
+            await self._public_trade(level, size, "buy" if side == "BUY" else "sell")
+            await self.fill(order["orderId"], size, level, maker=False)
+        if tif in ("IOC", "FOK") and order["status"] in ("NEW", "PARTIALLY_FILLED"):
+            order["status"] = "EXPIRED"
+            order["updateTime"] = _ms()
+            await self._user_event(order, "EXPIRED")
 
     def _find(self, p: dict[str, str]) -> dict | None:
         """The order named by ``orderId`` (which prevails) or ``origClientOrderId``."""
@@ -291,7 +361,8 @@ class BinanceServer(LoopbackServer):
         return bool(self.bids) and price <= max(map(Decimal, self.bids))
 
     def _position_risk(self) -> dict:
-        return {"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": qty(self.position), "entryPrice": "0.0",
+        return {"symbol": SYMBOL, "positionSide": "BOTH", "positionAmt": qty(self.position),
+                "entryPrice": str(self.entry_price.quantize(Decimal("0.00001"))) if self.position else "0.0",
                 "breakEvenPrice": "0.0", "markPrice": "60000.05", "unRealizedProfit": "0", "liquidationPrice": "0",
                 "isolatedMargin": "0", "notional": "0", "marginAsset": "USDT", "isolatedWallet": "0",
                 "initialMargin": "0", "maintMargin": "0", "positionInitialMargin": "0", "openOrderInitialMargin": "0",
@@ -367,12 +438,13 @@ class BinanceServer(LoopbackServer):
             await _send(ws, event)
 
     async def _user_event(self, order: dict, execution: str, *, last_qty: Decimal = Decimal(0),
-                          last_price: Decimal = Decimal(0), fee: Decimal | None = None, trade_id: int = 0) -> None:
+                          last_price: Decimal = Decimal(0), fee: Decimal | None = None, trade_id: int = 0,
+                          maker: bool = True) -> None:
         now = _ms()
         o = {"s": order["symbol"], "c": order["clientOrderId"], "S": order["side"], "o": "LIMIT",
              "f": order["timeInForce"], "q": order["origQty"], "p": order["price"], "ap": order["avgPrice"], "sp": "0",
              "x": execution, "X": order["status"], "i": order["orderId"], "l": qty(last_qty), "z": order["executedQty"],
-             "L": px(last_price), "T": now, "t": trade_id, "b": "0", "a": "0", "m": execution == "TRADE",
+             "L": px(last_price), "T": now, "t": trade_id, "b": "0", "a": "0", "m": execution == "TRADE" and maker,
              "R": order["reduceOnly"], "wt": "CONTRACT_PRICE", "ot": "LIMIT", "ps": "BOTH", "cp": False, "rp": "0",
              "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0}
         if fee is not None:

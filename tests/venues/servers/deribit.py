@@ -4,6 +4,14 @@ and WebSocket (``/ws/api/v2``), close enough to the real wire protocol for ccxt'
 It checks the ``deri-hmac-sha256`` REST signature and the websocket ``client_signature`` auth,
 keeps one account (orders, trades, position) for a handful of instruments, and lets tests push
 book changes and trades, drop connections, and inject HTTP errors or slow responses.
+
+``private/buy`` / ``private/sell`` honour ``time_in_force``: a ``post_only`` order (sent with
+``reject_post_only``) that would take is refused (11054 ``post_only_reject``); otherwise the order
+takes the opposite book up to its price, level by level at each level's price (taker fills, in
+the answer's ``trades`` and on the streams; the book's change stream shows it); the rest of a
+``good_til_cancelled`` order rests, that of an ``immediate_or_cancel`` one is cancelled
+(``order_state`` ``cancelled``, ``filled_amount`` kept), and a ``fill_or_kill`` the book cannot
+fill whole is cancelled unfilled. The answer is ``{"order": ..., "trades": [...]}`` after matching.
 """
 
 from __future__ import annotations
@@ -69,6 +77,7 @@ class DeribitServer(LoopbackServer):
         self.positions: dict[str, float] = {"BTC-PERPETUAL": 0.0, OPTION["instrument_name"]: 0.0}
         self.faults: list[Fault] = []
         self.requests: list[str] = []
+        self.placed: list[dict[str, str]] = []   # the parameters of every private/buy and private/sell, as received
         # what public/auth reports as the key's scope (None: no scope field in the answer);
         # a key that can withdraw has wallet:read_write
         self.auth_scope: str | None = "connection mainaccount account:read trade:read_write wallet:read"
@@ -128,24 +137,32 @@ class DeribitServer(LoopbackServer):
             if hit:
                 await self.fill(order["order_id"], min(amount, order["amount"] - order["filled_amount"]))
 
-    async def fill(self, order_id: str, amount: float) -> None:
+    async def fill(self, order_id: str, amount: float, price: float | None = None, *, taker: bool = False,
+                   publish: bool = True) -> dict:
+        """Fill ``amount`` of one of our orders at ``price`` (default: its own) as maker (rebate
+        0.01 %) or taker (fee 0.05 %), with the stream events unless ``publish`` is false;
+        returns the user trade."""
         order = self.orders[order_id]
+        price = order["price"] if price is None else price
+        cost = order["average_price"] * order["filled_amount"] + price * amount
         order["filled_amount"] += amount
-        order["average_price"] = order["price"]
+        order["average_price"] = cost / order["filled_amount"]
         order["last_update_timestamp"] = _ms()
         if order["filled_amount"] >= order["amount"]:
             order["order_state"] = "filled"
         sign = 1 if order["direction"] == "buy" else -1
         self.positions[order["instrument_name"]] += sign * amount
-        fee = -0.0001 * amount / order["price"]
+        fee = (0.0005 if taker else -0.0001) * amount / price
         trade = {"trade_id": f"u{next(self._trade_ids)}", "instrument_name": order["instrument_name"],
-                 "order_id": order_id, "direction": order["direction"], "amount": amount, "price": order["price"],
-                 "fee": fee, "fee_currency": "BTC", "liquidity": "M", "timestamp": _ms(), "label": order["label"],
-                 "order_type": "limit", "state": order["order_state"], "trade_seq": 1, "tick_direction": 0,
-                 "index_price": order["price"], "mark_price": order["price"]}
+                 "order_id": order_id, "direction": order["direction"], "amount": amount, "price": price,
+                 "fee": fee, "fee_currency": "BTC", "liquidity": "T" if taker else "M", "timestamp": _ms(),
+                 "label": order["label"], "order_type": "limit", "state": order["order_state"], "trade_seq": 1,
+                 "tick_direction": 0, "index_price": price, "mark_price": price}
         self.user_trades.append(trade)
-        await self._publish("user.orders.any.any.raw", dict(order))
-        await self._publish("user.trades.any.any.raw", [trade])
+        if publish:
+            await self._publish("user.orders.any.any.raw", dict(order))
+            await self._publish("user.trades.any.any.raw", [trade])
+        return trade
 
     async def ticker(self, name: str, **fields: Any) -> None:
         await self._publish_prefix(f"ticker.{name}.", self._ticker(name) | fields)
@@ -261,6 +278,7 @@ class DeribitServer(LoopbackServer):
         raise RpcError(-32601, "Method not found")
 
     async def _place(self, direction: str, p: dict[str, str]) -> dict:
+        self.placed.append(dict(p))
         inst = p["instrument_name"]
         if inst not in self.instruments:
             raise RpcError(10020, "invalid_or_unsupported_instrument")
@@ -268,19 +286,53 @@ class DeribitServer(LoopbackServer):
         tick = self.instruments[inst]["tick_size"]
         if abs(price / tick - round(price / tick)) > 1e-9:
             raise RpcError(10043, "price_wrong_tick")
-        if p.get("post_only") == "true" and self._crosses(inst, direction, price):
+        tif = p.get("time_in_force", "good_til_cancelled")
+        if tif not in ("good_til_cancelled", "immediate_or_cancel", "fill_or_kill"):
+            raise RpcError(-32602, "Invalid params")
+        post_only = p.get("post_only") == "true"
+        if post_only and self._crosses(inst, direction, price):
             raise RpcError(11054, "post_only_reject")
         oid = f"{inst.split('-')[0]}-{next(self._ids)}"
         now = _ms()
         order = {"order_id": oid, "instrument_name": inst, "direction": direction, "amount": amount,
                  "filled_amount": 0.0, "price": price, "average_price": 0.0, "order_state": "open",
-                 "order_type": "limit", "time_in_force": "good_til_cancelled", "post_only": p.get("post_only") == "true",
+                 "order_type": "limit", "time_in_force": tif, "post_only": post_only,
                  "reduce_only": p.get("reduce_only") == "true", "label": p.get("label", ""), "creation_timestamp": now,
                  "last_update_timestamp": now, "commission": 0.0, "api": True, "replaced": False, "is_liquidation": False,
                  "max_show": amount, "web": False, "mmp": False, "risk_reducing": False}
         self.orders[oid] = order
+        trades = [] if post_only else await self._take(order)
+        if tif != "good_til_cancelled" and order["order_state"] == "open":
+            order.update(order_state="cancelled", last_update_timestamp=_ms())
+        # one notification per channel for the whole matching: the order's state after it, its trades
         await self._publish("user.orders.any.any.raw", dict(order))
-        return {"order": dict(order), "trades": []}
+        if trades:
+            await self._publish("user.trades.any.any.raw", trades)
+        return {"order": dict(order), "trades": trades}
+
+    async def _take(self, order: dict) -> list[dict]:
+        """Match a new order against the opposite book up to its price (a ``fill_or_kill`` only if
+        the book can fill it whole); returns our taker trades (not yet published)."""
+        inst, direction, limit = order["instrument_name"], order["direction"], order["price"]
+        book = self.asks[inst] if direction == "buy" else self.bids[inst]
+        reachable = sorted((pr for pr in book if (pr <= limit if direction == "buy" else pr >= limit)),
+                           reverse=direction == "sell")
+        if order["time_in_force"] == "fill_or_kill" and sum(book[pr] for pr in reachable) < order["amount"]:
+            return []
+        trades = []
+        for level in reachable:
+            left = order["amount"] - order["filled_amount"]
+            if left <= 0:
+                break
+            size = min(left, book[level])
+            change = [(level, book[level] - size)]
+            await self.book_change(inst, **({"asks": change} if direction == "buy" else {"bids": change}))
+            await self._publish_prefix(f"trades.{inst}.", [{
+                "trade_id": str(next(self._trade_ids)), "instrument_name": inst, "price": level, "amount": size,
+                "direction": direction, "timestamp": _ms(), "trade_seq": 1, "tick_direction": 0, "mark_price": level,
+                "index_price": level}])
+            trades.append(await self.fill(order["order_id"], size, level, taker=True, publish=False))
+        return trades
 
     async def _edit(self, p: dict[str, str]) -> dict:
         order = self._order(p["order_id"])
