@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -327,3 +328,70 @@ def test_our_iocs_do_not_take_the_same_displayed_size_twice() -> None:
     ex.on_market(book(bids=(("100", "3"),), asks=(("101", "2"),)), [])  # the next book shows it all again
     ioc(ex, Side.BUY, "101", "1.5", "x3")
     assert [u.fill.size for u in ex.take_updates() if u.fill] == [D("1.5")]
+
+
+class _SlowSimStore:
+    """A :class:`~bot.venues.simulated.venue.SimStateStore` whose saves take a few turns of the
+    event loop, as a Redis round trip does; ``saved`` is the account as last stored."""
+
+    def __init__(self) -> None:
+        self.saved: dict | None = None
+
+    async def load_sim_state(self, symbol: str) -> dict | None:
+        return self.saved
+
+    async def save_sim_state(self, symbol: str, state: dict) -> None:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.saved = json.loads(json.dumps(state))
+
+
+async def test_the_simulated_venue_tells_of_a_fill_only_once_it_is_saved() -> None:
+    """Whoever hears of a fill (its streamed update, a read of fills or position) while a save is
+    under way must find it in the saved account: else a kill before the save ends restarts an
+    account without a fill the journal has, and the venue fills that order again."""
+    from bot.venues.simulated.market import MarketParams
+    from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
+
+    store = _SlowSimStore()
+    venue = SimulatedVenue([SimInstrument(spec(symbol=SYMBOL), MarketParams(price=100.0, tick=D("0.5"), lot=D("0.001")))],
+                           seed=3, store=store, clock=lambda: 1000.0)
+    await venue.activate(SYMBOL)  # no stepping task: the test steps the market
+    bid = (await venue.fetch_book(SYMBOL)).bids[0].price
+    for cid in ("a", "b"):
+        await venue.place_order(OrderRequest(SYMBOL, cid, Side.BUY, bid, D("0.1")))
+
+    def saved_fill_ids() -> set[str]:
+        return {f["trade_id"] for f in store.saved["exchange"]["fills"]}
+
+    updates: list[str] = []
+    unsaved: list[str] = []  # what was heard of before it was saved
+
+    async def listen() -> None:
+        async for event in venue.events():
+            if getattr(event, "fill", None) is not None:
+                updates.append(event.fill.trade_id)
+                if event.fill.trade_id not in saved_fill_ids():
+                    unsaved.append(f"update {event.fill.trade_id}")
+
+    async def read() -> None:
+        while True:
+            ids = {f.trade_id for f in await venue.fetch_fills(SYMBOL, 0.0)}
+            if not ids <= saved_fill_ids():
+                unsaved.append(f"fetch_fills {sorted(ids - saved_fill_ids())}")
+            position = await venue.fetch_position(SYMBOL)
+            if position != Decimal(store.saved["exchange"]["positions"][SYMBOL]):
+                unsaved.append(f"fetch_position {position}")
+            await asyncio.sleep(0)
+
+    readers = [asyncio.create_task(listen()), asyncio.create_task(read())]
+    try:
+        for _ in range(20_000):
+            if len(updates) >= 2:
+                break
+            await venue.step()
+    finally:
+        for task in readers:
+            task.cancel()
+    assert len(updates) >= 2, "the market never filled our orders"
+    assert not unsaved, f"told of fills not yet saved: {unsaved}"

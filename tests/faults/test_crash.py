@@ -13,8 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.config import Config
 from bot.daemon import Daemon as BotDaemon
 from bot.errors import ExitCode
@@ -37,13 +35,6 @@ def flipping_config(prefix: str, every_s: float = 1.0, size: str = "1", horizon_
     return data
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known, intermittent (about 1 run in 4): after a SIGKILL the simulated venue's saved account can "
-    "show a position that already includes fills of orders it still lists as open with nothing "
-    "filled; reconcile then adjusts the journal's position to the venue's, and the venue fills "
-    "those orders again (fill ids restart at -f1), so Redis and the venue disagree by those fills. "
-    "The fault is in the simulated exchange's persisted state (bot/venues/simulated/exchange.py "
-    "to_dict/load with resting orders), not in the journal."))
 def test_sigkill_at_random_moments_then_restart_keeps_journal_and_venue_in_step(
         prefix: str, redis_url: str, tmp_path: Path, daemons: list[Daemon]) -> None:
     rng = random.Random(1234)

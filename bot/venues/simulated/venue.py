@@ -5,6 +5,11 @@ books, trades and fills of our orders, and persists each instrument's account (p
 orders, fills, last mid) through a :class:`SimStateStore` after every change, so a paper account
 outlives the process the way an exchange account outlives a bot.
 
+Like an exchange's, a change is durable before anyone hears of it: the account is changed and saved
+under one lock, and its events, the answer to the order action and the ``fetch_*`` reads all come
+after the save. So a process killed at any moment restarts on an account that has every fill it
+ever reported (short of a store outage, when the exchange runs on unsaved).
+
 Each instrument has an exchange of its own, active (stepped, loaded from and saved to the store)
 only between :meth:`SimulatedVenue.activate` and :meth:`~SimulatedVenue.deactivate`: with several
 processes sharing one Redis, only the instance that holds an instrument's lease runs its
@@ -141,17 +146,16 @@ class SimulatedVenue:
                     self._queue.put_nowait(FactorsUpdate(symbol, market.factors(), ts))
 
     async def step(self) -> None:
-        """Advance every active market one step and publish what happened."""
+        """Advance every active market one step and publish what happened, once saved."""
         async with self._lock:
             ts = self._clock()
             for symbol, market in list(self._markets.items()):
                 trades = market.step(ts)
                 book = self._books[symbol] = market.book(ts)
                 updates = self._exchanges[symbol].on_market(book, trades)
-                for event in (book, *trades, *updates):
-                    self._queue.put_nowait(event)
                 if updates or symbol in self._unsaved:
                     await self._save(symbol)
+                self._publish(book, *trades, *updates)
 
     async def _save(self, symbol: str) -> None:
         """Persist ``symbol``'s account. The exchange keeps running when its store is away (as a
@@ -172,13 +176,19 @@ class SimulatedVenue:
             self._unsaved.add(symbol)
 
     async def _act(self, symbol: str, action: Callable[[SimulatedExchange], OrderUpdate]) -> OrderUpdate:
+        """Apply an order action, save, then publish its follow-ups (an IOC's fills and final
+        status) and answer."""
         async with self._lock:
             exchange = self._exchanges[symbol]
             update = action(exchange)
-            for follow_up in exchange.take_updates():  # an IOC's fills and final status
-                self._queue.put_nowait(follow_up)
+            follow_ups = exchange.take_updates()
             await self._save(symbol)
+            self._publish(*follow_ups)
         return update
+
+    def _publish(self, *events: VenueEvent) -> None:
+        for event in events:
+            self._queue.put_nowait(event)
 
     # Venue interface ---------------------------------------------------------------------------
     async def instrument(self, symbol: str) -> InstrumentSpec:
@@ -187,24 +197,30 @@ class SimulatedVenue:
     async def fetch_book(self, symbol: str, depth: int = 10) -> Book:
         return self._markets[symbol].book(self._clock(), depth)
 
+    # account reads wait for the lock: a change being saved is not shown before its save ends
     async def fetch_position(self, symbol: str) -> Decimal:
-        return self._exchanges[symbol].positions[symbol]
+        async with self._lock:
+            return self._exchanges[symbol].positions[symbol]
 
     async def fetch_balances(self) -> dict[str, Decimal]:
         balances: dict[str, Decimal] = {}
-        for exchange in self._exchanges.values():
-            for f in exchange.fills:
-                balances[f.fee_currency] = balances.get(f.fee_currency, Decimal(0)) - f.fee
+        async with self._lock:
+            for exchange in self._exchanges.values():
+                for f in exchange.fills:
+                    balances[f.fee_currency] = balances.get(f.fee_currency, Decimal(0)) - f.fee
         return balances
 
     async def fetch_open_orders(self, symbol: str) -> list[VenueOrder]:
-        return self._exchanges[symbol].open_orders(symbol)
+        async with self._lock:
+            return self._exchanges[symbol].open_orders(symbol)
 
     async def fetch_order(self, symbol: str, client_order_id: str) -> VenueOrder:
-        return self._exchanges[symbol].order(client_order_id)
+        async with self._lock:
+            return self._exchanges[symbol].order(client_order_id)
 
     async def fetch_fills(self, symbol: str, since_ts: float) -> list[Fill]:
-        return [f for f in self._exchanges[symbol].fills if f.ts >= since_ts]
+        async with self._lock:
+            return [f for f in self._exchanges[symbol].fills if f.ts >= since_ts]
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
         symbol = request.symbol
