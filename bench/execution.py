@@ -1,7 +1,7 @@
 """Execution benchmark: the executor against three baselines on recorded market data.
 
     python bench/execution.py --data DIR [--seeds 1 2 3 4] [--queue power|conservative]
-                              [--refresh-s 2] [--latency-ms 50] [--json OUT]
+                              [--refresh-s 2] [--latency-ms 50] [--flow-share 1|off] [--json OUT]
 
 ``DIR`` holds a Tardis CSV recording (``incremental_book_L2`` and ``trades``), e.g. the Binance
 BTCUSDT one described in docs/benchmarks.md. For each seed, a series of parent orders (target
@@ -12,7 +12,9 @@ replay of the data (same :class:`~bot.venues.replay.venue.ReplayVenue`, fill mod
 fees):
 
 (a) ``executor``: the real :class:`~bot.engine.InstrumentEngine` and planner, one engine per
-    parent with a ``target_schedule`` target and an urgency deadline 1 s before the parent's;
+    parent with a ``target_schedule`` target and an urgency deadline 1 s before the parent's; it
+    sees the public prints (the last minute's at its start, as a running engine would have) for
+    the planner's queue-aware urgency;
 (b) ``taker``: one IOC through the book at arrival (re-sent while anything is left);
 (c) ``quoter``: post-only at the touch for what is left, cancelled and replaced every
     ``--refresh-s`` seconds, IOC for the rest 1 s before the deadline;
@@ -35,7 +37,7 @@ import random
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from pathlib import Path
@@ -49,7 +51,7 @@ from bot.core.planner import ExecutionParams, Urgency  # noqa: E402
 from bot.core.policies.target_schedule import Params as Schedule, ScheduleStep  # noqa: E402
 from bot.core.risk import RiskLimits  # noqa: E402
 from bot.core.rounding import passive_price, size_to_lot  # noqa: E402
-from bot.core.types import ZERO, Book, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side  # noqa: E402
+from bot.core.types import ZERO, Book, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade  # noqa: E402
 from bot.engine import InstrumentEngine  # noqa: E402
 from bot.log import configure  # noqa: E402
 from bot.replay import SimThrottler  # noqa: E402
@@ -69,7 +71,10 @@ EXECUTOR = ExecutionParams(
     max_order_size=D(50), reprice_tolerance_ticks=1, min_order_lifetime_s=1.0, max_working_orders=1,
     improve_when_spread_ticks=2, depth_fraction=None, layers=1)
 """The executor's settings (its urgency is set per parent: escalate at half the window, cross
-``MARGIN_S`` before the deadline); ``--executor KEY=VALUE`` overrides any field."""
+``MARGIN_S`` before the deadline, queue-aware with ``FLOW_SHARE``); ``--executor KEY=VALUE``
+overrides any field."""
+FLOW_SHARE = 1.0
+"""The executor's queue-aware urgency (``Urgency.flow_share``; ``--flow-share``)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,9 @@ class Agent:
 
     async def on_book(self, book: Book) -> None:
         self.book = book
+
+    def on_trade(self, trade: Trade) -> None:
+        """A public print (only the executor reads them)."""
 
     async def on_update(self, update: OrderUpdate) -> None:
         if update.fill is not None:
@@ -221,12 +229,13 @@ class Quoter(Agent):
 class Executor(Agent):
     """The real engine, one per parent, with the target as a one-step schedule."""
 
-    def __init__(self, *args: Any, store: MemoryStore, throttler: SimThrottler, overrides: dict[str, Any]):
+    def __init__(self, *args: Any, store: MemoryStore, throttler: SimThrottler, overrides: dict[str, Any],
+                 flow_share: float | None = FLOW_SHARE):
         super().__init__(*args)
         window = self.deadline - self.start
         params = replace(EXECUTOR, urgency=Urgency(
             escalate_after_s=window / 2, step_every_s=max(window / 10, 1.0),
-            deadline_s=max(window - MARGIN_S, 0.5), cross_band_bps=D(10)), **overrides)
+            deadline_s=max(window - MARGIN_S, 0.5), cross_band_bps=D(10), flow_share=flow_share), **overrides)
         self.engine = InstrumentEngine(
             spec=SPEC, policy=Schedule(steps=[ScheduleStep(after_s=0, target=self.qty)]), execution=params,
             limits=RiskLimits(max_position=D(1000), max_order_size=D(50), stale_after_s=2.0, price_band_bps=D(100)),
@@ -236,6 +245,9 @@ class Executor(Agent):
     async def on_book(self, book: Book) -> None:
         await super().on_book(book)
         self.engine.on_book(book)
+
+    def on_trade(self, trade: Trade) -> None:
+        self.engine.on_trade(trade)
 
     async def on_update(self, update: OrderUpdate) -> None:
         await super().on_update(update)
@@ -265,7 +277,8 @@ async def reference_depth(data: Path) -> tuple[Decimal, float]:
 
 
 async def run_strategy(name: str, data: Path, targets: list[Target], queue: str, latency_ms: float,
-                       refresh_s: float, overrides: dict[str, Any] | None = None) -> list[ExecutionReport]:
+                       refresh_s: float, overrides: dict[str, Any] | None = None,
+                       flow_share: float | None = FLOW_SHARE) -> list[ExecutionReport]:
     owner: dict[str, Agent] = {}
     actions: Counter[int] = Counter()
     acting: list[Agent | None] = [None]
@@ -284,6 +297,7 @@ async def run_strategy(name: str, data: Path, targets: list[Target], queue: str,
     runs: list[tuple[Target, Agent, ParentOrder, float | None]] = []
     agent: Agent | None = None
     completed: float | None = None
+    prints: deque[Trade] = deque()  # the last minute's public prints, for a new agent
 
     async def route(update: OrderUpdate) -> None:
         a = owner.get(update.client_order_id)
@@ -308,7 +322,7 @@ async def run_strategy(name: str, data: Path, targets: list[Target], queue: str,
             runs[-1] = (target, agent, parent, completed)
         agent = None
 
-    while (when := venue.next_time()) is not None:
+    while venue.next_time() is not None:
         events = venue.step() or []
         now = venue.clock()
         touched = False
@@ -321,6 +335,12 @@ async def run_strategy(name: str, data: Path, targets: list[Target], queue: str,
             elif isinstance(e, OrderUpdate):
                 await route(e)
                 touched = touched or owner.get(e.client_order_id) is agent
+            elif isinstance(e, Trade):
+                prints.append(e)
+                if agent is not None:
+                    agent.on_trade(e)
+        while prints and prints[0].ts < now - 60:
+            prints.popleft()
         if pending and now - t0 >= pending[0].start_s and book.mid is not None:
             if agent is not None:
                 acting[0] = agent
@@ -331,10 +351,12 @@ async def run_strategy(name: str, data: Path, targets: list[Target], queue: str,
             cls = {"executor": Executor, "taker": Taker, "quoter": Quoter, "twap": Twap}[name]
             extra: dict[str, Any] = {}
             if name == "executor":
-                extra = {"store": store, "throttler": throttler, "overrides": overrides or {}}
+                extra = {"store": store, "throttler": throttler, "overrides": overrides or {}, "flow_share": flow_share}
             if name == "quoter":
                 extra = {"refresh_s": refresh_s}
             agent = cls(venue, target.qty, now, now + target.window_s, **extra)
+            for trade in prints:
+                agent.on_trade(trade)
             await agent.on_book(book)
             parent = ParentOrder(f"{name}-{len(runs) + 1}", SYMBOL, now, book.mid, ZERO, target.qty,
                                  now + target.window_s)
@@ -398,6 +420,8 @@ async def main(argv: list[str] | None = None) -> int:
     p.add_argument("--strategies", nargs="+", default=["executor", "taker", "quoter", "twap"])
     p.add_argument("--executor", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override the executor's ExecutionParams, e.g. layers=2 depth_fraction=0.5")
+    p.add_argument("--flow-share", type=lambda v: None if v == "off" else float(v), default=FLOW_SHARE,
+                   help="the executor's queue-aware urgency share (Urgency.flow_share), or off")
     p.add_argument("--json", type=Path, help="write every parent's report here")
     args = p.parse_args(argv)
     overrides = parse_overrides(args.executor)
@@ -418,13 +442,14 @@ async def main(argv: list[str] | None = None) -> int:
           f"fees 2/5 bp maker/taker; quoter refresh {args.refresh_s:g} s")
     chosen = replace(EXECUTOR, **overrides)
     print("executor: " + ", ".join(f"{f.name}={getattr(chosen, f.name)}" for f in fields(chosen) if f.name != "urgency")
-          + f"; urgency: escalate after half the window, IOC {MARGIN_S:g} s before the deadline")
+          + f"; urgency: escalate after half the window, IOC {MARGIN_S:g} s before the deadline, "
+            f"queue-aware flow_share={args.flow_share}")
     results: dict[str, list[ExecutionReport]] = {}
     for name in args.strategies:
         results[name] = []
         for seed in args.seeds:
             results[name] += await run_strategy(name, args.data, targets[seed], args.queue, args.latency_ms,
-                                                args.refresh_s, overrides)
+                                                args.refresh_s, overrides, args.flow_share)
     print()
     print(table(results))
     print(f"\n({time.monotonic() - wall:.0f} s)")

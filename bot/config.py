@@ -203,7 +203,7 @@ class GuardsConfig(Model):
 
     kill_action: Literal["cancel", "flatten"] = Field(
         default="cancel", description="cancel: cancel all; flatten: cancel, then close with passive orders")
-    max_consecutive_rejects: int | None = Field(default=5, ge=1)
+    max_consecutive_rejects: int | None = Field(default=5, ge=1, description="venue refusals in a row (post-only rejections excluded)")
     max_errors_per_minute: int | None = Field(default=20, ge=1, description="venue call failures")
     stale_data_kill_after_s: float | None = Field(default=30.0, gt=0, description="book older than this")
     redis_down_kill_after_s: float | None = Field(default=10.0, gt=0, description="Redis unreachable this long")

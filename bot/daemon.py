@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from asyncio_throttle import Throttler
 
 from bot.config import Config, SimulatedVenueConfig, load_config
-from bot.core.types import Book, FactorsUpdate, OrderUpdate
+from bot.core.types import Book, FactorsUpdate, OrderUpdate, Trade
 from bot.engine import InstrumentEngine
 from bot.errors import ConfigError, ExitCode, VenueUnavailable
 from bot.log import get_logger
@@ -219,6 +219,8 @@ class Daemon:
                 continue  # not ours; while reconciling, only our orders' updates and fills apply
             if isinstance(event, Book):
                 engine.on_book(event)
+            elif isinstance(event, Trade):
+                engine.on_trade(event)
             elif isinstance(event, OrderUpdate):
                 await engine.on_order_update(event)
             elif isinstance(event, FactorsUpdate):

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from asyncio_throttle import Throttler
 
@@ -26,7 +26,7 @@ from bot.core.modifiers import ModifierConfig, apply_modifiers
 from bot.core.orders import apply_update
 from bot.core.guards import GuardLimits, GuardState, after_accept, after_error, after_reject, tripped
 from bot.core.planner import (
-    Action, Cancel, ExecutionParams, Place, Reprice, Urgency, plan, without_own_orders, working_quantity,
+    Action, Cancel, ExecutionParams, Place, Reprice, TradeFlow, Urgency, plan, without_own_orders, working_quantity,
 )
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import VIEWS, PolicyParams
@@ -34,6 +34,7 @@ from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, check_account, 
 from bot.core.policies.volatility_target import ewma_vol
 from bot.core.types import (
     ZERO, Book, FactorsUpdate, Fill, GreeksView, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
+    Trade,
 )
 from bot.execution_tracking import ExecutionTracker
 from bot.log import get_logger
@@ -42,6 +43,8 @@ from bot.portfolio import Portfolio
 from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget, Store, kill_scopes
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
+T = TypeVar("T")
+
 MAX_MID_SAMPLES = 2048
 BAD_DATA_LOG_EVERY = 1000
 """A run of rejected books is logged on the first and then every this many."""
@@ -49,6 +52,23 @@ MAX_BACK_OFF_TICKS = 5
 BACK_OFF_BASE_S = 0.1
 """After the n-th post-only rejection in a row, quote n ticks back and place nothing new for
 BACK_OFF_BASE_S × 2^(n-1) seconds."""
+
+
+async def _to_the_end(call: Awaitable[T]) -> tuple[T | None, BaseException | None, bool]:
+    """Await a journal write to its answer even if this task is cancelled meanwhile (once out,
+    the write decides what is true, so the caller acts on its answer, then raises the
+    cancellation): the result or the error, and whether the task was cancelled."""
+    task = asyncio.ensure_future(call)
+    cancelled = False
+    while True:
+        try:
+            return await asyncio.shield(task), None, cancelled
+        except asyncio.CancelledError as exc:
+            if task.cancelled():
+                return None, exc, True
+            cancelled = True
+        except Exception as exc:
+            return None, exc, cancelled
 
 
 class InstrumentEngine:
@@ -107,11 +127,17 @@ class InstrumentEngine:
         self._target_urgency: Urgency | None = None  # the current target's own, if it came with one
         self._redis_down = False
         self.book: Book | None = None
+        self.last_trade: Trade | None = None
+        self._flow = TradeFlow()
         self.kill: KillSwitch | None = None
         self.factors = MarketFactors()
         self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
+        self._mid_history: tuple[float, ...] | None = None
+        """``self._mids`` as the tuple policies read, made once per new sample."""
+        self._needs: frozenset[str] | None = None
         self._last_sample_ts = float("-inf")
         self._seen_fills: set[str] = set()
+        self._fill_lock = asyncio.Lock()
         self._bad_books = 0
         self._best_mid: float | None = None
         self._vol: float | None = None
@@ -123,8 +149,10 @@ class InstrumentEngine:
         self._wake = asyncio.Event()
         self.owned = False
         """True while this instance holds the instrument's lease (the daemon sets it)."""
+        self._placed_here: set[str] = set()
+        """Client order ids this engine placed since it last attached: their fills are known
+        only here (see :meth:`apply_fill`)."""
         self.attached = False
-        """True once reconciliation has loaded the journal: the venue's order updates apply."""
         self.reconciling = False
         """While True (reconciliation running) decisions wait; updates still apply."""
         self._metrics = metrics
@@ -133,6 +161,16 @@ class InstrumentEngine:
         self._placed_size = ZERO
         self._filled_size = ZERO
         self._actions = 0
+
+    @property
+    def attached(self) -> bool:
+        """True once reconciliation has loaded the journal: the venue's order updates apply."""
+        return self._attached
+
+    @attached.setter
+    def attached(self, value: bool) -> None:
+        self._attached = value
+        self._placed_here.clear()  # attaching again (after a takeover, say): others may have recorded fills
 
     @property
     def position(self) -> PositionRecord:
@@ -155,13 +193,21 @@ class InstrumentEngine:
             return  # keep the last good book: it ages into the stale-data limit
         book = clean
         self.book = book
-        self._track_best_mid()
+        if self._position.size != 0 or self._best_mid is not None:
+            self._track_best_mid()
         self._pnl_view = None
-        if book.mid is not None and book.ts - self._last_sample_ts >= self._sample_interval_s:
-            self._mids.append(float(book.mid))
+        if book.bids and book.asks and book.ts - self._last_sample_ts >= self._sample_interval_s:
+            self._mids.append(float(book.mid))  # type: ignore[arg-type]
             self._last_sample_ts = book.ts
-            self._vol = None
+            self._vol = self._mid_history = None
         self._wake.set()
+
+    def on_trade(self, trade: Trade) -> None:
+        """A public print: kept as the latest and counted into the recent trade flow that the
+        planner's queue-aware urgency reads at the next decision (none is woken; our own fills
+        come as order updates)."""
+        self.last_trade = trade
+        self._flow.add(trade)
 
     def _track_best_mid(self, reset: bool = False) -> None:
         """Keep the most favourable mid since the position opened (for trailing stops)."""
@@ -206,34 +252,64 @@ class InstrumentEngine:
     async def apply_fill(self, fill: Fill) -> bool:
         """Count ``fill`` into the position once, by trade id; returns False for a duplicate.
 
+        A fill of an order this engine placed since it last attached (reconciled) can only have
+        been seen here, so it counts at once and its write (the fill and the position it
+        produces) is queued, not waited for. Any other fill (catching up after a restart or a
+        takeover) may have been recorded before: one script checks and records it in one round
+        trip, and only a new one counts. Fills are applied one at a time, in order.
+
         If Redis cannot take it, the fill still counts (it happened) and is written when Redis
         answers again (:meth:`resync_store`)."""
         if fill.trade_id in self._seen_fills:
-            return False
-        try:
-            known = await self._store.known_fill(self.symbol, fill.trade_id)
-        except Exception:
-            known = False  # while Redis is away, this run's memory is the record
+            async with self._fill_lock:  # if it is being applied, "duplicate" only once it counts
+                return False
         self._seen_fills.add(fill.trade_id)
-        if known:
-            return False
-        p = self.position
-        self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
-                                       pnl.apply_fill(p.pnl, p.size, fill, self.spec))
+        if fill.client_order_id in self._placed_here and not self._fill_lock.locked():
+            p = self.position
+            self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
+                                           pnl.apply_fill(p.pnl, p.size, fill, self.spec))
+            position = self.position
+            self._store.queue_fill(fill, position, lambda exc: self._fill_unrecorded(fill, position, exc))
+            self._counted(fill, p)
+            return True
+        try:
+            await self._fill_lock.acquire()
+        except asyncio.CancelledError:
+            self._seen_fills.discard(fill.trade_id)  # not counted: a catch-up may apply it
+            raise
+        try:
+            p = self.position
+            position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
+                                      pnl.apply_fill(p.pnl, p.size, fill, self.spec))
+            recorded, error, cancelled = await _to_the_end(self._store.record_fill(fill, position))
+            if error is not None:  # while Redis is away, this run's memory is the record
+                self._fill_unrecorded(fill, position, error)
+            elif not recorded:  # recorded before (by an earlier run): already in the position
+                if cancelled:
+                    raise asyncio.CancelledError
+                return False
+            self.position = position
+        finally:
+            self._fill_lock.release()
+        self._counted(fill, p)
+        if cancelled:
+            raise asyncio.CancelledError
+        return True
+
+    def _fill_unrecorded(self, fill: Fill, position: PositionRecord, exc: BaseException) -> None:
+        self._unrecorded.append((fill, position))
+        self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
+
+    def _counted(self, fill: Fill, p: PositionRecord) -> None:
+        """After ``fill`` moved the position from ``p``."""
         self._track_best_mid(reset=p.size == 0 or (p.size > 0) != (self.position.size > 0))
         self._filled_size += fill.size
         if self._tracker is not None:
             self._tracker.on_fill(fill)
             self._tracker.check(self.symbol, self._clock(), self.position.size, self.book.mid if self.book else None)
-        try:
-            await self._store.record_fill(fill, self.position)
-        except Exception as exc:
-            self._unrecorded.append((fill, self.position))
-            self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
         self._log.info("order.filled", client_order_id=fill.client_order_id, side=fill.side.value, price=fill.price,
                        size=fill.size, liquidity=fill.liquidity, fee=fill.fee, fee_currency=fill.fee_currency,
                        position=self.position.size, target=self.target, trade_id=fill.trade_id)
-        return True
 
     def restore_target(self, saved: SavedTarget | None) -> None:
         """The target saved before a restart (after modifiers; the policy's own is not kept), with
@@ -289,14 +365,18 @@ class InstrumentEngine:
         """The P&L view at the current mid; computed once per book or fill."""
         if self._pnl_view is None:
             mark = self.book.mid if self.book is not None else None
-            self._pnl_view = replace(pnl.view(self.position.pnl, self.position.size, self.spec, mark),
-                                     best_mid_since_entry=self._best_mid)
+            view = pnl.view(self.position.pnl, self.position.size, self.spec, mark)
+            if view.best_mid_since_entry != self._best_mid:
+                view = replace(view, best_mid_since_entry=self._best_mid)
+            self._pnl_view = view
         return self._pnl_view
 
     def state(self, now: float, views: frozenset[str] = VIEWS) -> InstrumentState:
         """What the policy sees; the cross-instrument ``views`` not asked for keep their defaults."""
+        if self._mid_history is None:
+            self._mid_history = tuple(self._mids)
         return InstrumentState(
-            self.spec, now, self.position.size, self.book, tuple(self._mids), self._sample_interval_s,
+            self.spec, now, self.position.size, self.book, self._mid_history, self._sample_interval_s,
             self._started_ts, self._policy_target, self._target_ts, pnl=self.pnl_view(),
             account=self._portfolio.account(now) if "account" in views else None,
             greeks=self._portfolio.greeks(self, now) if "greeks" in views else GreeksView(),
@@ -304,13 +384,15 @@ class InstrumentEngine:
         )
 
     def _views(self) -> frozenset[str]:
-        """The views the policy, its modifiers and the account limits read."""
-        needs = set(self._policy.needs())
-        for modifier in self._modifiers:
-            needs |= modifier.NEEDS
-        if self._account_limits != AccountLimits():
-            needs.add("account")
-        return frozenset(needs)
+        """The views the policy, its modifiers and the account limits read (once per setting)."""
+        if self._needs is None:
+            needs = set(self._policy.needs())
+            for modifier in self._modifiers:
+                needs |= modifier.NEEDS
+            if self._account_limits != AccountLimits():
+                needs.add("account")
+            self._needs = frozenset(needs)
+        return self._needs
 
     async def run(self) -> None:
         """Decide whenever something changed; updates that arrive meanwhile are conflated."""
@@ -327,6 +409,7 @@ class InstrumentEngine:
         """New settings from a reloaded config; they apply from the next decision."""
         self._policy, self._modifiers, self._execution = policy, tuple(modifiers), execution
         self._limits, self._guards = limits, guards
+        self._needs = None
         self._wake.set()
 
     def summary(self) -> dict[str, Any]:
@@ -404,7 +487,8 @@ class InstrumentEngine:
             book = without_own_orders(book, self.live_orders())
         actions = plan(target=target, position=self.position.size, orders=self.live_orders(), book=book,
                        spec=self.spec, params=params, now=now, target_set_ts=target_ts,
-                       back_off_ticks=self._back_off_ticks)
+                       back_off_ticks=self._back_off_ticks,
+                       flow=self._flow.rate(now) if params.urgency.flow_share is not None else None)
         if now < self._quiet_until:
             actions = [a for a in actions if not isinstance(a, Place)]  # backing off after rejects
         elif not any(isinstance(a, Place) for a in actions):
@@ -465,22 +549,29 @@ class InstrumentEngine:
             await self._reprice(action)
 
     async def _may_trade(self, signed_size: Decimal, price: Decimal, exclude: str | None = None) -> bool:
-        """Kill switch (re-read from Redis) and risk limits, right before a new or moved order."""
+        """Kill switch (re-read from Redis) and risk limits, right before a moved order (a new
+        one's kill-switch read goes with its intent: :meth:`_place`)."""
         try:
             switch = await self._store.kill_switch(self.scopes)
             self._redis_down = False
         except Exception as exc:  # Redis unreachable: never trade blind
-            if not self._redis_down:  # once per outage, not once per book update
-                self._log.error("risk.rejected", limit="redis_reachable", limit_value="true",
-                                actual=type(exc).__name__)
-            self._redis_down = True
+            self._redis_unreachable(exc)
             return False
         switch = switch or self.kill  # a switch engaged locally while Redis was away still holds
         if switch is not None:
             self.set_kill(switch)
             if not (switch.action == "flatten" and signed_size * self.position.size < 0):
                 return False  # while engaged only a flattening (reducing) order may go
-        others = [o for o in self.live_orders() if o.client_order_id != exclude]
+        return self._within_limits(signed_size, price, exclude)
+
+    def _redis_unreachable(self, exc: BaseException) -> None:
+        if not self._redis_down:  # once per outage, not once per book update
+            self._log.error("risk.rejected", limit="redis_reachable", limit_value="true", actual=type(exc).__name__)
+        self._redis_down = True
+
+    def _within_limits(self, signed_size: Decimal, price: Decimal, exclude: str | None = None) -> bool:
+        """The risk limits (local: no Redis) for a new order, or a moved one (``exclude``)."""
+        others = [o for o in self.orders.values() if o.status.is_live and o.client_order_id != exclude]
         now = self._clock()
         check = OrderCheck(
             spec=self.spec, book=self.book, position=self.position.size,
@@ -499,18 +590,37 @@ class InstrumentEngine:
         return True
 
     async def _place(self, action: Place) -> None:
-        if not await self._may_trade(action.size * action.side.sign, action.price):
+        signed_size = action.size * action.side.sign
+        reducing = signed_size * self.position.size < 0
+        if self.kill is not None and not (self.kill.action == "flatten" and reducing):
+            return  # a switch engaged locally (perhaps while Redis was away) still holds
+        if not self._within_limits(signed_size, action.price):
             return
         now = self._clock()
-        try:
-            cid = await self._store.next_client_order_id(self.symbol)
+        intent = Order("", self.symbol, action.side, action.price, action.size, OrderStatus.PENDING, now,
+                       target=self.target, reason=action.reason)
+        # the kill switch re-read from Redis and the intent journalled, in one round trip
+        result, error, cancelled = await _to_the_end(self._store.place_intent(intent, self.scopes, reducing))
+        if isinstance(error, Fenced):
+            self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(error).__name__)
+        elif error is not None:  # Redis unreachable: never trade blind
+            self._redis_unreachable(error)
+        else:
+            self._redis_down = False
+        cid, switch = result if result is not None else (None, None)
+        if switch is not None:
+            self.set_kill(switch)
+        if cid is not None:
             order = Order(cid, self.symbol, action.side, action.price, action.size, OrderStatus.PENDING, now,
                           target=self.target, reason=action.reason)
-            await self._store.save_order(order)  # the intent, before anything is sent
-        except Exception as exc:
-            self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(exc).__name__)
-            return
-        self.orders[cid] = order
+            self.orders[cid] = order
+            self._placed_here.add(cid)
+            if cancelled:  # journalled, but this engine is stopping: it is never sent
+                await self._set_order(replace(order, status=OrderStatus.REJECTED), "not sent: the engine stopped")
+        if cancelled:
+            raise asyncio.CancelledError
+        if cid is None:
+            return  # refused: Redis away, not the owner, or a kill switch (only a reducing order under flatten)
         crossing = action.time_in_force == "IOC"
         request = OrderRequest(self.symbol, cid, action.side, action.price, action.size, post_only=not crossing,
                                time_in_force=action.time_in_force)
@@ -538,13 +648,18 @@ class InstrumentEngine:
         await self.on_order_update(update)
 
     async def _post_only_rejected(self, cid: str, reason: str) -> None:
-        """A post-only order would have crossed: back off one more tick and pause new orders for
-        a time that doubles with each rejection in a row (one event, however the venue said it)."""
-        self._guard_state = after_reject(self._guard_state)
-        self._back_off_ticks = min(self._back_off_ticks + 1, MAX_BACK_OFF_TICKS)
-        self._quiet_until = self._clock() + BACK_OFF_BASE_S * 2 ** (self._back_off_ticks - 1)
+        """A post-only order would have crossed and was refused: back off (one event, however the
+        venue said it)."""
+        self._back_off()
         await self._set_order(replace(self.orders[cid], status=OrderStatus.REJECTED),
                               f"{reason}; re-quoting {self._back_off_ticks} tick(s) back")
+
+    def _back_off(self) -> None:
+        """Quote one more tick back and pause new orders for a time that doubles with each
+        post-only rejection in a row. A post-only rejection is the market moving, not a fault: it
+        does not count toward the consecutive-rejects guard (stale data has a guard of its own)."""
+        self._back_off_ticks = min(self._back_off_ticks + 1, MAX_BACK_OFF_TICKS)
+        self._quiet_until = self._clock() + BACK_OFF_BASE_S * 2 ** (self._back_off_ticks - 1)
 
     async def _reprice(self, action: Reprice) -> None:
         order = self.orders.get(action.client_order_id)
@@ -558,6 +673,11 @@ class InstrumentEngine:
         try:
             async with self._throttler:
                 update = await self._venue.amend_order(self.symbol, order.client_order_id, action.price)
+        except PostOnlyRejected as exc:  # the order stays where it was; the next quote backs off
+            self._back_off()
+            self._log.warning("order.rejected", client_order_id=order.client_order_id, action="reprice",
+                              price=action.price, reason=f"{exc}; re-quoting {self._back_off_ticks} tick(s) back")
+            return
         except OrderRejected as exc:
             self._log.warning("order.rejected", client_order_id=order.client_order_id, action="reprice",
                               price=action.price, reason=str(exc))
@@ -581,10 +701,7 @@ class InstrumentEngine:
             return
         pending = replace(order, status=OrderStatus.CANCEL_PENDING, reason=reason)
         self.orders[cid] = pending
-        try:
-            await self._store.save_order(pending)
-        except Exception as exc:
-            self._log.error("journal.write_failed", client_order_id=cid, error=type(exc).__name__)
+        self._journal(pending)  # not waited for: nothing waits on Redis before a cancel
         try:
             async with self._throttler:
                 update = await self._venue.cancel_order(self.symbol, cid)
@@ -614,18 +731,25 @@ class InstrumentEngine:
         await self.on_order_update(OrderUpdate(self.symbol, cid, venue_order.status, venue_order.filled,
                                                venue_order.venue_order_id, "resolved after unknown send"))
 
+    def _journal(self, order: Order) -> None:
+        """Journal an order's change without waiting: the store sends it with its next pipeline,
+        in order with the instrument's other writes, and logs a failure."""
+        try:
+            self._store.queue_order(order)
+        except Exception as exc:
+            self._log.error("journal.write_failed", client_order_id=order.client_order_id, error=type(exc).__name__)
+
     async def _set_order(self, order: Order, reason: str) -> None:
-        """Keep and journal a changed order, then log a terminal state; terminal orders leave."""
+        """Keep and journal a changed order (see :meth:`_journal`), then log a terminal state;
+        terminal orders leave."""
         if self.orders.get(order.client_order_id) == order:
             return
         if order.status.is_live:
             self.orders[order.client_order_id] = order
         else:
             self.orders.pop(order.client_order_id, None)
-        try:
-            await self._store.save_order(order)
-        except Exception as exc:
-            self._log.error("journal.write_failed", client_order_id=order.client_order_id, error=type(exc).__name__)
+            self._placed_here.discard(order.client_order_id)  # a late fill takes the checked way
+        self._journal(order)
         if order.status.is_live:
             return
         fields: dict[str, Any] = dict(client_order_id=order.client_order_id, side=order.side.value,

@@ -31,7 +31,7 @@ from typing import IO, Any, Callable
 
 from bot.config import Config
 from bot.core.execution_metrics import summarize
-from bot.core.types import Book, OrderUpdate
+from bot.core.types import Book, OrderUpdate, Trade
 from bot.engine import InstrumentEngine
 from bot.errors import ConfigError
 from bot.log import get_logger
@@ -129,6 +129,8 @@ class ReplaySession:
                 if isinstance(event, Book):
                     engine.on_book(event)
                     touched.add(event.symbol)
+                elif isinstance(event, Trade):
+                    engine.on_trade(event)
                 elif isinstance(event, OrderUpdate):
                     await self._apply(engine, event)
                     touched.add(event.symbol)

@@ -1,10 +1,17 @@
 """The order planner: from target, position, working orders and book to order actions.
 
-Pure. Orders rest post-only at the passive touch (joining it, or improving it by one tick when
+Pure (``plan`` and its helpers; :class:`TradeFlow` is a running tally the engine keeps, without
+a clock). Orders rest post-only at the passive touch (joining it, or improving it by one tick when
 the spread is wide), clipped to a share of the displayed depth, optionally layered over several
 levels. As a target ages the quote steps toward the other side (never crossing); at the deadline,
 or when the difference exceeds a hard band, resting orders are cancelled and the rest crosses
 with IOC limits inside a price band. Never a market order.
+
+Queue-aware urgency (``Urgency.flow_share``): from the recent public trade volume against our side
+(:class:`Flow`, kept by :class:`TradeFlow`), the displayed queue ahead of our order and the time
+left before the deadline, a target is *behind* when it cannot expect to fill passively in time.
+Behind, an order follows the touch at once (no minimum lifetime, no tolerance: a level that has
+just formed has the shortest queue) and a new order rests the whole difference (no depth clip).
 
 Invariants (sizes in contracts):
 
@@ -18,12 +25,13 @@ Invariants (sizes in contracts):
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Sequence, Union
 
 from bot.core.rounding import passive_price, size_to_lot
-from bot.core.types import ZERO, Book, InstrumentSpec, Level, Order, OrderStatus, Side
+from bot.core.types import ZERO, Book, InstrumentSpec, Level, Order, OrderStatus, Side, Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,11 @@ class Urgency:
     deadline_s: float | None = None
     hard_band: Decimal | None = None
     cross_band_bps: Decimal = Decimal(10)
+    flow_share: float | None = None
+    """Queue-aware urgency (needs ``deadline_s`` and a :class:`Flow`): the target is *behind* when
+    the displayed size at and ahead of our price plus the remaining difference exceeds this share
+    of the volume expected to trade against our side before the deadline (recent rate × time
+    left). ``None`` disables it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,51 @@ class Reprice:
 Action = Union[Place, Cancel, Reprice]
 
 
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Recent public trade volume in contracts per second, by the aggressor's side: ``buy`` lifts
+    offers (it trades against resting sells), ``sell`` hits bids (against resting buys)."""
+
+    buy: Decimal
+    sell: Decimal
+
+    def against(self, side: Side) -> Decimal:
+        """The rate at which the market trades against resting ``side`` orders."""
+        return self.sell if side is Side.BUY else self.buy
+
+
+class TradeFlow:
+    """Public prints of the last ``window_s`` seconds, summed exactly by aggressor side. No clock:
+    ``now`` is passed in. Until a whole window has been seen the rate is over the time seen (at
+    least ``min_span_s``)."""
+
+    def __init__(self, window_s: float = 30.0, min_span_s: float = 1.0):
+        self.window_s, self.min_span_s = window_s, min_span_s
+        self._prints: deque[tuple[float, Side, Decimal]] = deque()
+        self._sums = {Side.BUY: ZERO, Side.SELL: ZERO}
+        self._first_ts: float | None = None
+
+    def add(self, trade: Trade) -> None:
+        if self._first_ts is None:
+            self._first_ts = trade.ts
+        self._prints.append((trade.ts, trade.aggressor, trade.size))
+        self._sums[trade.aggressor] += trade.size
+        self._forget(trade.ts)  # bounded even if nobody asks for the rate
+
+    def _forget(self, now: float) -> None:
+        while self._prints and self._prints[0][0] < now - self.window_s:
+            _, side, size = self._prints.popleft()
+            self._sums[side] -= size
+
+    def rate(self, now: float) -> Flow | None:
+        """The flow over the window ending at ``now``; ``None`` before any print."""
+        if self._first_ts is None:
+            return None
+        self._forget(now)
+        span = Decimal(repr(max(min(self.window_s, now - self._first_ts), self.min_span_s)))
+        return Flow(buy=self._sums[Side.BUY] / span, sell=self._sums[Side.SELL] / span)
+
+
 def working_quantity(orders: Sequence[Order]) -> Decimal:
     """Signed remaining size (contracts) of every live order."""
     return sum((o.signed_remaining for o in orders), ZERO)
@@ -120,6 +178,22 @@ def must_cross(urgency: Urgency, age_s: float | None, diff: Decimal) -> bool:
     return late or wide
 
 
+def behind(urgency: Urgency, flow: Flow | None, want: Side, book: Book, price: Decimal, remaining: Decimal,
+           age_s: float | None) -> bool:
+    """Queue-aware urgency: True when the displayed size at ``price`` and better on ``want``'s side
+    (an upper bound of the queue ahead of an order there) plus ``remaining`` exceeds
+    ``flow_share`` × the flow against ``want`` × the seconds left before the deadline."""
+    if urgency.flow_share is None or urgency.deadline_s is None or flow is None or age_s is None:
+        return False
+    left = urgency.deadline_s - age_s
+    if left <= 0:
+        return False  # past the deadline: must_cross decides
+    own = book.bids if want is Side.BUY else book.asks
+    ahead = sum((lv.size for lv in own if (lv.price - price) * want.sign >= 0), ZERO)
+    expected = flow.against(want) * Decimal(repr(urgency.flow_share)) * Decimal(repr(left))
+    return ahead + remaining > expected
+
+
 def quote_price(want: Side, book: Book, spec: InstrumentSpec, params: ExecutionParams, steps: int) -> Decimal | None:
     """The passive price for a new ``want`` order: the touch, improved by a tick on a wide spread,
     moved ``steps`` ticks toward the other side (negative: back), never at or past the far touch."""
@@ -138,9 +212,9 @@ def quote_price(want: Side, book: Book, spec: InstrumentSpec, params: ExecutionP
 
 
 def _child_size(capacity: Decimal, price: Decimal, want: Side, book: Book, spec: InstrumentSpec,
-                params: ExecutionParams) -> Decimal:
+                params: ExecutionParams, clip: bool = True) -> Decimal:
     size = min(capacity, params.max_order_size)
-    if params.depth_fraction is not None:
+    if params.depth_fraction is not None and clip:
         shown = book.size_at(want, price) or book.size_at(want, book.touch(want))
         if shown > 0:
             size = min(size, max(spec.min_size, shown * Decimal(repr(params.depth_fraction))))
@@ -162,11 +236,13 @@ def plan(
     now: float,
     target_set_ts: float | None = None,
     back_off_ticks: int = 0,
+    flow: Flow | None = None,
 ) -> list[Action]:
     """Actions that move ``position`` toward ``target``.
 
     ``target_set_ts`` (s) dates the target for urgency; ``back_off_ticks`` moves new quotes
-    away from the touch after post-only rejections.
+    away from the touch after post-only rejections; ``flow`` (recent public trade volume) feeds
+    the queue-aware urgency.
     """
     live = [o for o in orders if o.status.is_live]
     diff = target - position
@@ -212,19 +288,23 @@ def plan(
         return actions
     tick = spec.tick_size
     levels = [price - want.sign * tick * i for i in range(params.layers)]
-    tolerance = tick * params.reprice_tolerance_ticks
+    best = max((o.price * want.sign for o in kept), default=price * want.sign) * want.sign
+    late = behind(params.urgency, flow, want, book, best, abs(diff), age)
+    tolerance = ZERO if late else tick * params.reprice_tolerance_ticks
+    lifetime = 0.0 if late else params.min_order_lifetime_s
     taken = {o.price for o in kept}
     for order in kept:
         stale = min(abs(order.price - level) for level in levels) > tolerance
-        if order.status is OrderStatus.OPEN and stale and now - order.created_ts >= params.min_order_lifetime_s:
+        if order.status is OrderStatus.OPEN and stale and now - order.created_ts >= lifetime:
             free = [level for level in levels if level not in taken] or levels
             taken.add(free[0])
-            actions.append(Reprice(order.client_order_id, free[0], f"touch moved to {free[0]}"))
+            why = f"touch moved to {free[0]}" + ("; behind: cannot fill in time where it rests" if late else "")
+            actions.append(Reprice(order.client_order_id, free[0], why))
 
     if blocked or len(same_side) >= params.max_working_orders:
         return actions
     level = next((lv for lv in levels if lv not in taken), levels[0])
-    size = _child_size(capacity, level, want, book, spec, params)
+    size = _child_size(capacity, level, want, book, spec, params, clip=not late)
     if _tradable(size, level, spec):
         actions.append(Place(want, level, size, f"work difference {diff}"))
     return actions

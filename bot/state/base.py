@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Callable, Protocol
 
 from bot.core.planner import Urgency
 from bot.core.pnl import PnlBook
@@ -65,15 +65,35 @@ class Store(Protocol):
     async def next_client_order_id(self, symbol: str) -> str:
         """A client order id never used before (unique across restarts)."""
 
+    async def place_intent(self, order: Order, scopes: tuple[str, ...],
+                           reducing: bool) -> tuple[str | None, KillSwitch | None]:
+        """A new order's last check and its intent, as one step: refused (``None``) while the
+        first engaged switch among ``scopes`` holds, unless that switch flattens and the order
+        is ``reducing``; otherwise journalled under a new client order id, which is returned.
+        Also returns the switch found, if any. ``order.client_order_id`` is ignored."""
+
     async def save_order(self, order: Order) -> None:
         """Journal an order: its intent before it is sent, then every change."""
+
+    def queue_order(self, order: Order) -> None:
+        """Journal an order's change without waiting (changes after the venue's answer), in
+        order with the instrument's other writes; a failure is logged."""
+
+    async def flush(self) -> None:
+        """Wait until every write made so far, queued ones too, has been answered."""
 
     async def load_orders(self, symbol: str) -> list[Order]: ...
 
     async def known_fill(self, symbol: str, trade_id: str) -> bool: ...
 
-    async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
-        """Append ``fill`` and store the position it produced, atomically."""
+    async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
+        """Append ``fill`` and store the position it produced, atomically; False, writing
+        nothing, when its trade id was recorded before."""
+
+    def queue_fill(self, fill: Fill, position: PositionRecord,
+                   failed: Callable[[BaseException], None] | None = None) -> None:
+        """:meth:`record_fill` without waiting, in order with the instrument's other writes;
+        ``failed`` gets the error if it fails."""
 
     async def load_position(self, symbol: str) -> PositionRecord: ...
 

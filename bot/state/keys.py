@@ -23,6 +23,11 @@ key                             type       holds
 ``P:i:{sym}:sim_state``         string     the simulated venue's account for the instrument (JSON)
 ``P:sim:state``                 string     the ccxt paper account on live data (JSON)
 ==============================  =========  ======================================================
+
+A new order's intent is journalled by one script that also reads the kill switches
+(``P:kill:*``) and allocates the client order id, so that check and intent are one round trip
+and atomic; the kill-switch keys are outside the instrument's hash tag, so on a Redis Cluster
+that script would need them in the instrument's slot (today's client is a single-node one).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class Keys:
         self.kill_channel = f"{prefix}:kill:events"
         self.audit = f"{prefix}:audit"
         self.paper_account = f"{prefix}:sim:state"
+        self._tags: dict[str, str] = {}
 
     def _i(self, symbol: str, name: str) -> str:
         """``{symbol}`` is a Redis Cluster hash tag: an instrument's keys share one slot, so the
@@ -90,8 +96,10 @@ class Keys:
         Client order ids are ``{tag}-{run}-{seq}``: at most 36 characters of ``[a-z0-9-]``, which
         every venue accepts (Binance allows 36, Deribit labels 64).
         """
-        digest = hashlib.sha1(f"{self.prefix}|{symbol}".encode()).hexdigest()[:8]
-        return f"sb{digest}"
+        tag = self._tags.get(symbol)
+        if tag is None:
+            tag = self._tags[symbol] = "sb" + hashlib.sha1(f"{self.prefix}|{symbol}".encode()).hexdigest()[:8]
+        return tag
 
 
 def redact_url(url: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from decimal import Decimal
+from dataclasses import replace
+from typing import Callable
 
 from bot.core.policies import TargetDecision
 from bot.core.types import Fill, Order
@@ -24,11 +25,26 @@ class MemoryStore:
     async def next_client_order_id(self, symbol: str) -> str:
         return f"sbmem-{next(self._seq)}"
 
+    async def place_intent(self, order: Order, scopes: tuple[str, ...],
+                           reducing: bool) -> tuple[str | None, KillSwitch | None]:
+        switch = await self.kill_switch(scopes)
+        if switch is not None and not (switch.action == "flatten" and reducing):
+            return None, switch
+        cid = await self.next_client_order_id(order.symbol)
+        await self.save_order(replace(order, client_order_id=cid))
+        return cid, switch
+
     async def save_order(self, order: Order) -> None:
+        self.queue_order(order)
+
+    def queue_order(self, order: Order) -> None:
         if order.status.is_live:
             self.orders[order.symbol][order.client_order_id] = order
         else:
             self.orders[order.symbol].pop(order.client_order_id, None)
+
+    async def flush(self) -> None:
+        return None
 
     async def load_orders(self, symbol: str) -> list[Order]:
         return list(self.orders[symbol].values())
@@ -36,10 +52,19 @@ class MemoryStore:
     async def known_fill(self, symbol: str, trade_id: str) -> bool:
         return (symbol, trade_id) in self._fill_ids
 
-    async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
+    async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
+        if (fill.symbol, fill.trade_id) in self._fill_ids:
+            return False
         self._fill_ids.add((fill.symbol, fill.trade_id))
         self.fills[fill.symbol].append(fill)
         self.positions[fill.symbol] = position
+        return True
+
+    def queue_fill(self, fill: Fill, position: PositionRecord, failed: Callable[[BaseException], None] | None = None) -> None:
+        if (fill.symbol, fill.trade_id) not in self._fill_ids:
+            self._fill_ids.add((fill.symbol, fill.trade_id))
+            self.fills[fill.symbol].append(fill)
+            self.positions[fill.symbol] = position
 
     async def load_position(self, symbol: str) -> PositionRecord:
         return self.positions.get(symbol, PositionRecord())

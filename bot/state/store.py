@@ -8,20 +8,24 @@ instrument's keys at a time; a fill and the position it moves are written in one
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import json
 import os
 import time
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from bot.core.codec import decode, encode
 from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import Fill, Order
 from bot.errors import ExitCode, ScalebotError
+from bot.log import get_logger
 from bot.core.planner import Urgency
 from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget
 from bot.state.keys import Keys, redact_url
@@ -61,6 +65,63 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+_KILL_SWITCH = """
+for i = 1, #KEYS do
+  local switch = redis.call('HGETALL', KEYS[i])
+  if #switch > 0 then return {i, switch} end
+end
+return {0, {}}
+"""
+"""KEYS the kill switch hashes, widest first: the first engaged one (its index and fields)."""
+
+_PLACE = """
+local scope, switch = 0, {}
+for i = 5, #KEYS do
+  switch = redis.call('HGETALL', KEYS[i])
+  if #switch > 0 then scope = i - 4; break end
+end
+if scope > 0 then
+  local action = 'cancel'
+  for j = 1, #switch, 2 do if switch[j] == 'action' then action = switch[j + 1] end end
+  if not (action == 'flatten' and ARGV[2] == '1') then return {0, scope, switch} end
+end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED stale lease token')
+end
+local seq = redis.call('INCR', KEYS[2])
+if seq <= tonumber(ARGV[3]) then
+  seq = tonumber(ARGV[3]) + 1
+  redis.call('SET', KEYS[2], seq)
+end
+local cid = ARGV[4] .. seq
+local record = ARGV[5] .. cid .. ARGV[6]
+redis.call('HSET', KEYS[3], cid, record)
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'order', record, 'token', ARGV[1])
+return {seq, scope, switch}
+"""
+"""A new order's intent, in one round trip and atomically: the first engaged kill switch among
+KEYS[5..] (widest first) refuses it, unless that switch flattens and the order reduces the
+position (ARGV[2] '1'); then the fence (KEYS[1], as in ``_FENCED_WRITE``); then the next client
+order id (KEYS[2] the sequence, never at or below ARGV[3], the highest this process used; ARGV[4]
+the id before the sequence) and the intent: the order's JSON (ARGV[5] .. id .. ARGV[6]) into the
+working set (KEYS[3]) and the journal (KEYS[4], MAXLEN ~ ARGV[7]). Returns ``{seq, scope, switch}``:
+seq 0 when refused, scope the index of the switch found (0 none) and its fields."""
+
+_RECORD_FILL = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return 0 end
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED stale lease token')
+end
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'fill', ARGV[3])
+redis.call('HSET', KEYS[4], unpack(ARGV, 4))
+return 1
+"""
+"""A fill: 0, writing nothing, if its trade id (ARGV[2]) is among those recorded (KEYS[2]);
+else, fenced like ``_FENCED_WRITE`` (KEYS[1], ARGV[1]), its id, the fill into the fills stream
+(KEYS[3], ARGV[3] its JSON) and the position it produced (KEYS[4], fields and values from
+ARGV[4]), then 1."""
+
 
 class StoreUnavailable(ScalebotError):
     """Redis cannot be reached; no new order may be journalled, so none may be sent."""
@@ -79,17 +140,22 @@ class RedisStore:
         self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
-        self._write_locks: dict[str, asyncio.Lock] = {}
-        """Concurrent writes go out on different pooled connections and could land out of order
-        (an older position over a newer one); per instrument they are sent one at a time."""
+        self._writer = _Writer(self._redis)
+        """Every write of an instrument's keys and every kill-switch read goes through it: one
+        pipeline at a time, in the order they were made (pooled connections could land them out
+        of order, an older position over a newer one)."""
         self._run = _base36(time.time_ns() // 1_000_000)
-        self._fenced = self._redis.register_script(_FENCED_WRITE)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
 
     async def close(self) -> None:
+        await self.flush()
         await self._redis.aclose()
+
+    async def flush(self) -> None:
+        """Wait until every write made so far has been answered (the queued ones too)."""
+        await self._writer.flush()
 
     async def ping(self) -> None:
         """Raise :class:`StoreUnavailable` with the URL and how to start a Redis if none answers."""
@@ -112,6 +178,7 @@ class RedisStore:
         await self._write(symbol, [("HSET", self.keys.target(symbol), *_flat(fields))])
 
     async def load_target(self, symbol: str) -> SavedTarget | None:
+        await self.flush()
         saved = await self._redis.hgetall(self.keys.target(symbol))
         if not saved.get("target"):
             return None
@@ -145,28 +212,67 @@ class RedisStore:
         self._last_seq[symbol] = seq
         return f"{self.keys.instrument_tag(symbol)}-{self._run}-{seq}"
 
+    async def place_intent(self, order: Order, scopes: tuple[str, ...],
+                           reducing: bool) -> tuple[str | None, KillSwitch | None]:
+        """Journal a new order's intent in one round trip, or refuse it: the first engaged kill
+        switch among ``scopes`` (widest first) refuses it unless that switch flattens and the
+        order is ``reducing``; a stale lease token raises :class:`Fenced`. Otherwise the order,
+        with a new client order id (as :meth:`next_client_order_id`), goes into the working set
+        and the journal. Returns that id (``None`` when refused) and the switch found, if any.
+        ``order.client_order_id`` is ignored."""
+        symbol = order.symbol
+        keys = self.keys
+        token = self._tokens.get(symbol, "")
+        head, tail = _order_json_around_id(order)
+        seq, scope, fields = await self._writer.call(_Call(
+            "place", symbol,
+            [keys.fence(symbol), keys.order_seq(symbol), keys.orders(symbol), keys.journal(symbol),
+             *(keys.kill(s) for s in scopes)],
+            [token, "1" if reducing else "0", str(self._last_seq.get(symbol, 0)),
+             f"{keys.instrument_tag(symbol)}-{self._run}-", head, tail, str(JOURNAL_MAXLEN)], token))
+        switch = _kill_switch(scopes[scope - 1], fields) if scope else None
+        if not seq:
+            return None, switch
+        self._last_seq[symbol] = max(int(seq), self._last_seq.get(symbol, 0))
+        return f"{keys.instrument_tag(symbol)}-{self._run}-{seq}", switch
+
     async def save_order(self, order: Order) -> None:
         """Journal an order (its intent before it is sent, then each change); a terminal order
         leaves the working set."""
+        await self._write(order.symbol, self._order_ops(order))
+
+    def queue_order(self, order: Order) -> None:
+        """Journal an order's change without waiting for Redis (for changes after the venue's
+        answer): it goes out with the next pipeline, after every earlier write of the
+        instrument and before every later one; a failure is logged (``journal.write_failed``)."""
+        symbol = order.symbol
+        token = self._tokens.get(symbol, "")
+        self._writer.submit(_Call("write", symbol, [self.keys.fence(symbol)], [], token,
+                                  ops=self._order_ops(order), what=order.client_order_id))
+
+    def _order_ops(self, order: Order) -> list[tuple[Any, ...]]:
         key = self.keys.orders(order.symbol)
-        record = json.dumps(encode(order))
+        record = _order_json(order)
         working = ("HSET", key, order.client_order_id, record) if order.status.is_live else \
             ("HDEL", key, order.client_order_id)
         journal = ("XADD", self.keys.journal(order.symbol), "MAXLEN", "~", JOURNAL_MAXLEN, "*",
                    "order", record, "token", self._tokens.get(order.symbol, ""))
-        await self._write(order.symbol, [working, journal])
+        return [working, journal]
 
     async def journal(self, symbol: str, count: int = 1000) -> list[Order]:
         """The journal's most recent entries for ``symbol``, oldest first."""
+        await self.flush()
         entries = await self._redis.xrevrange(self.keys.journal(symbol), count=count)
         return [decode(Order, json.loads(fields["order"])) for _, fields in reversed(entries)]
 
     async def load_orders(self, symbol: str) -> list[Order]:
+        await self.flush()
         raw = await self._redis.hgetall(self.keys.orders(symbol))
         return [decode(Order, json.loads(v)) for v in raw.values()]
 
     # fills and positions ---------------------------------------------------------------------
     async def load_position(self, symbol: str) -> PositionRecord:
+        await self.flush()
         raw = await self._redis.hgetall(self.keys.position(symbol))
         if not raw:
             return PositionRecord()
@@ -174,16 +280,29 @@ class RedisStore:
         return PositionRecord(Decimal(raw["size"]), float(raw["last_fill_ts"]), Decimal(raw.get("fees", "0")), pnl)
 
     async def known_fill(self, symbol: str, trade_id: str) -> bool:
+        await self.flush()
         return bool(await self._redis.sismember(self.keys.fill_ids(symbol), trade_id))
 
-    async def record_fill(self, fill: Fill, position: PositionRecord) -> None:
-        """Append ``fill`` to the fills stream and store the position it produced, atomically."""
+    async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
+        """Append ``fill`` to the fills stream and store the position it produced, atomically,
+        unless its trade id is already recorded: returns False then (nothing is written)."""
+        return bool(await self._writer.call(self._fill_call(fill, position)))
+
+    def queue_fill(self, fill: Fill, position: PositionRecord,
+                   failed: Callable[[BaseException], None] | None = None) -> None:
+        """:meth:`record_fill` without waiting for Redis, in order with the instrument's other
+        writes; ``failed`` is called with the error if it fails."""
+        call = self._fill_call(fill, position)
+        call.what, call.failed = fill.trade_id, failed
+        self._writer.submit(call)
+
+    def _fill_call(self, fill: Fill, position: PositionRecord) -> _Call:
         symbol = fill.symbol
-        await self._write(symbol, [
-            ("SADD", self.keys.fill_ids(symbol), fill.trade_id),
-            ("XADD", self.keys.fills(symbol), "MAXLEN", "~", 100_000, "*", "fill", json.dumps(encode(fill))),
-            ("HSET", self.keys.position(symbol), *_flat(_position_fields(position))),
-        ])
+        keys = self.keys
+        token = self._tokens.get(symbol, "")
+        return _Call("fill", symbol,
+                     [keys.fence(symbol), keys.fill_ids(symbol), keys.fills(symbol), keys.position(symbol)],
+                     [token, fill.trade_id, json.dumps(encode(fill)), *_flat(_position_fields(position))], token)
 
     async def save_position(self, symbol: str, position: PositionRecord) -> None:
         await self._write(symbol, [("HSET", self.keys.position(symbol), *_flat(_position_fields(position)))])
@@ -191,21 +310,10 @@ class RedisStore:
     # ownership: leases and fencing -----------------------------------------------------------
     async def _write(self, symbol: str, ops: list[tuple[Any, ...]]) -> None:
         """Run ``ops`` (command, key, args…) atomically, refused with :class:`Fenced` when this
-        process holds a lease token for ``symbol`` that is no longer the current one."""
-        keys = [self.keys.fence(symbol)]
-        encoded = []
-        for command, key, *args in ops:
-            if key not in keys:
-                keys.append(key)
-            encoded.append([command, keys.index(key) + 1, *(str(a) for a in args)])
-        lock = self._write_locks.setdefault(symbol, asyncio.Lock())
-        try:
-            async with lock:  # one instrument's writes reach Redis in the order they were made
-                await self._fenced(keys=keys, args=[self._tokens.get(symbol, ""), json.dumps(encoded)])
-        except ResponseError as exc:
-            if "FENCED" in str(exc):
-                raise Fenced(f"{symbol}: lease token {self._tokens.get(symbol)} is stale; another instance owns it")
-            raise
+        process holds a lease token for ``symbol`` that is no longer the current one; in order
+        with every other write of the instrument."""
+        token = self._tokens.get(symbol, "")
+        await self._writer.call(_Call("write", symbol, [self.keys.fence(symbol)], [], token, ops=ops))
 
     async def acquire_lease(self, symbol: str, owner: str, ttl_ms: int) -> int | None:
         """Own ``symbol`` for ``ttl_ms`` if nobody does; returns the new fencing token (which
@@ -223,6 +331,7 @@ class RedisStore:
         return bool(await self._renew(keys=[self.keys.lease(symbol)], args=[value, ttl_ms]))
 
     async def release_lease(self, symbol: str, owner: str) -> None:
+        await self.flush()  # the writes made as the owner go out as the owner's
         value = f"{owner}|{self._tokens.pop(symbol, '')}"
         await self._release(keys=[self.keys.lease(symbol)], args=[value])
 
@@ -230,6 +339,7 @@ class RedisStore:
         return await self._redis.get(self.keys.lease(symbol))
 
     async def last_fill(self, symbol: str) -> Fill | None:
+        await self.flush()
         entries = await self._redis.xrevrange(self.keys.fills(symbol), count=1)
         return decode(Fill, json.loads(entries[0][1]["fill"])) if entries else None
 
@@ -257,15 +367,10 @@ class RedisStore:
         pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
 
     async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
-        """The first engaged switch among ``scopes``, or ``None``. One round trip."""
-        pipe = self._redis.pipeline(transaction=False)
-        for scope in scopes:
-            pipe.hgetall(self.keys.kill(scope))
-        for scope, raw in zip(scopes, await pipe.execute()):
-            if raw:
-                return KillSwitch(scope, raw.get("reason", ""), raw.get("by", ""), float(raw.get("ts", 0)),
-                                  raw.get("action", "cancel"))
-        return None
+        """The first engaged switch among ``scopes``, or ``None``. One script call, sent with
+        the other pending writes and reads (one round trip)."""
+        scope, fields = await self._writer.call(_Call("kill", "", [self.keys.kill(s) for s in scopes], []))
+        return _kill_switch(scopes[scope - 1], fields) if scope else None
 
     async def audit(self, count: int = 100) -> list[dict[str, str]]:
         """The most recent kill-switch engagements and lifts, oldest first."""
@@ -302,6 +407,7 @@ class RedisStore:
     # status -------------------------------------------------------------------------------------
     async def status(self, now: float) -> dict[str, Any]:
         """Everything ``scalebot status`` shows, as plain JSON-ready data."""
+        await self.flush()
         heartbeat = await self._redis.hgetall(self.keys.heartbeat)
         out: dict[str, Any] = {
             "prefix": self.keys.prefix,
@@ -364,3 +470,216 @@ def _base36(n: int) -> str:
         n, r = divmod(n, 36)
         out = digits[r] + out
     return out or "0"
+
+
+def _order_json(o: Order) -> str:
+    return json.dumps(encode(o))
+
+
+_NO_CID = '{"client_order_id": ""'
+
+
+def _order_json_around_id(order: Order) -> tuple[str, str]:
+    """The order's JSON before and after its client order id (which the place script fills in)."""
+    text = _order_json(dataclasses.replace(order, client_order_id=""))
+    assert text.startswith(_NO_CID)
+    return _NO_CID[:-1], text[len(_NO_CID) - 1:]
+
+
+def _kill_switch(scope: str, fields: list[str]) -> KillSwitch:
+    raw = dict(zip(fields[::2], fields[1::2]))
+    return KillSwitch(scope, raw.get("reason", ""), raw.get("by", ""), float(raw.get("ts", 0)),
+                      raw.get("action", "cancel"))
+
+
+_SCRIPTS = {"write": _FENCED_WRITE, "place": _PLACE, "fill": _RECORD_FILL, "kill": _KILL_SWITCH}
+_SHAS = {kind: hashlib.sha1(body.encode()).hexdigest() for kind, body in _SCRIPTS.items()}
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Call:
+    """One script call for the writer. ``kind`` names the script; a ``write`` runs ``ops``
+    (command, key, args…) under the fence (``keys`` = [the fence]) and shares one script call
+    with the instrument's neighbouring writes made under the same ``token``. Nobody waits for a
+    call without a ``future``: its failure goes to ``failed``, or is logged with ``what`` (a
+    client order id or trade id)."""
+
+    kind: str
+    symbol: str
+    keys: list[str]
+    args: list[str]
+    token: str = ""
+    ops: list[tuple[Any, ...]] | None = None
+    what: str | None = None
+    future: asyncio.Future[Any] | None = None
+    failed: Callable[[BaseException], None] | None = None
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Wire:
+    """One EVALSHA in a pipeline: a call, or several writes of one instrument merged."""
+
+    kind: str
+    symbol: str
+    token: str
+    keys: list[str]
+    args: list[str]
+    calls: list[_Call]
+    ops: list[tuple[Any, ...]]
+
+
+class _Writer:
+    """Sends the store's script calls (journal writes, intents, fills, kill-switch reads) as
+    pipelines: everything asked for during one turn of the event loop goes out in one, so the
+    engines' calls share round trips, and each instrument's writes reach Redis in the order they
+    were made: pipelines go through redis-py's pool, each on a connection of its own, so an
+    instrument's calls wait until its previous ones are answered."""
+
+    MAX_PIPELINES = 8
+    """Pipelines out at once through redis-py's pool (each holds a connection)."""
+
+    def __init__(self, redis: aioredis.Redis):
+        self._redis = redis
+        self._queue: list[_Call] = []
+        self._busy: dict[str, int] = {}
+        """Instruments with calls in a pipeline that is out, and how many."""
+        self._pipelines: set[asyncio.Task[None]] = set()
+        self._pump_due = False
+
+    def submit(self, call: _Call) -> None:
+        self._queue.append(call)
+        self._schedule()
+
+    async def call(self, call: _Call) -> Any:
+        """Send ``call`` with the next pipeline; its reply, or its error raised (a stale lease
+        token as :class:`Fenced`)."""
+        call.future = asyncio.get_running_loop().create_future()
+        self.submit(call)
+        return await call.future
+
+    async def flush(self) -> None:
+        """Until every call submitted so far (and since) is answered; a cancelled caller does
+        not cancel the pipelines."""
+        while self._queue or self._pipelines:
+            if self._pipelines:
+                await asyncio.wait(list(self._pipelines))
+            else:
+                await asyncio.sleep(0)  # the pump is due
+
+    def _schedule(self) -> None:
+        if not self._pump_due:
+            self._pump_due = True
+            asyncio.get_running_loop().call_soon(self._pump)
+
+    def _pump(self) -> None:
+        """Send what may go: calls of instruments with nothing out, in order (once one call of
+        an instrument waits, its later ones wait too)."""
+        self._pump_due = False
+        if not self._queue or len(self._pipelines) >= self.MAX_PIPELINES:
+            return
+        batch: list[_Call] = []
+        held: list[_Call] = []
+        waiting: set[str] = set()
+        for call in self._queue:
+            if call.symbol and (call.symbol in self._busy or call.symbol in waiting):
+                held.append(call)
+                waiting.add(call.symbol)
+            elif call.future is None or not call.future.cancelled():
+                # a call whose caller is gone (cancelled) before it went out is dropped, as an
+                # awaited command would not have been sent: an intent nobody sends is not journalled
+                batch.append(call)
+        self._queue = held
+        if not batch:
+            return
+        for call in batch:
+            if call.symbol:
+                self._busy[call.symbol] = self._busy.get(call.symbol, 0) + 1
+        task = asyncio.get_running_loop().create_task(self._send(batch), name="store-writer")
+        self._pipelines.add(task)
+        task.add_done_callback(lambda done: self._sent(done, batch))
+
+    def _sent(self, task: asyncio.Task[None], batch: list[_Call]) -> None:
+        self._pipelines.discard(task)
+        for call in batch:
+            if call.symbol:
+                left = self._busy[call.symbol] - 1
+                if left:
+                    self._busy[call.symbol] = left
+                else:
+                    del self._busy[call.symbol]
+        if self._queue:
+            self._schedule()
+
+    async def _send(self, batch: list[_Call]) -> None:
+        wire = _merge(batch)
+        try:
+            results = await self._execute(wire)
+            if all(isinstance(r, NoScriptError) for r in results):  # Redis restarted or flushed its scripts
+                for body in _SCRIPTS.values():
+                    await self._redis.script_load(body)
+                results = await self._execute(wire)
+        except Exception as exc:
+            results = [exc] * len(wire)
+        except BaseException:
+            for w in wire:
+                for call in w.calls:
+                    _settle(call, RedisConnectionError("the store's writer was stopped"))
+            raise
+        for w, result in zip(wire, results):
+            for call in w.calls:
+                _settle(call, result)
+
+    async def _execute(self, wire: list[_Wire]) -> list[Any]:
+        pipe = self._redis.pipeline(transaction=False)
+        for w in wire:
+            pipe.execute_command("EVALSHA", _SHAS[w.kind], len(w.keys), *w.keys, *w.args)
+        return await pipe.execute(raise_on_error=False)
+
+
+def _merge(batch: list[_Call]) -> list[_Wire]:
+    """The batch as script calls, in order; an instrument's writes under one token that follow
+    each other (whatever other instruments did in between) become one call."""
+    wire: list[_Wire] = []
+    latest: dict[str, _Wire] = {}
+    for call in batch:
+        last = latest.get(call.symbol) if call.symbol else None
+        if call.kind == "write" and last is not None and last.kind == "write" and last.token == call.token:
+            last.calls.append(call)
+            last.ops.extend(call.ops or ())
+            continue
+        w = _Wire(call.kind, call.symbol, call.token, call.keys, call.args, [call], list(call.ops or ()))
+        wire.append(w)
+        if call.symbol:
+            latest[call.symbol] = w
+    for w in wire:
+        if w.kind == "write":
+            w.keys, w.args = _fenced_args(w.keys[0], w.token, w.ops)
+    return wire
+
+
+def _fenced_args(fence: str, token: str, ops: list[tuple[Any, ...]]) -> tuple[list[str], list[str]]:
+    """KEYS and ARGV of ``_FENCED_WRITE`` for ``ops`` (command, key, args…)."""
+    keys = [fence]
+    index = {fence: 1}
+    encoded = []
+    for command, key, *args in ops:
+        if key not in index:
+            keys.append(key)
+            index[key] = len(keys)
+        encoded.append([command, index[key], *(str(a) for a in args)])
+    return keys, [token, json.dumps(encoded)]
+
+
+def _settle(call: _Call, result: Any) -> None:
+    if isinstance(result, BaseException):
+        if isinstance(result, ResponseError) and "FENCED" in str(result):
+            result = Fenced(f"{call.symbol}: lease token {call.token or None} is stale; another instance owns it")
+        if call.failed is not None:
+            call.failed(result)
+        elif call.future is None:
+            get_logger(instrument=call.symbol).error("journal.write_failed", what=call.what,
+                                                     error=type(result).__name__)
+        elif not call.future.done():
+            call.future.set_exception(result)
+    elif call.future is not None and not call.future.done():
+        call.future.set_result(result)

@@ -55,10 +55,16 @@ EWMA_NEGLIGIBLE = 1e-12
 the estimate moves by less than this fraction of the variance)."""
 
 
+def ewma_returns(mids: Sequence[float], lam: float, step: int = 1) -> list[float]:
+    """The log returns that still carry EWMA weight (at least :data:`EWMA_NEGLIGIBLE`): the cost
+    of an estimate stays bounded however long the history."""
+    horizon = math.ceil(math.log(EWMA_NEGLIGIBLE) / math.log(lam)) + 1
+    return log_returns(mids[-(horizon * step + 1):], step)
+
+
 def ewma_vol(mids: Sequence[float], lam: float, interval_s: float, step: int = 1) -> float:
     """Annualised EWMA vol of ``mids`` sampled every ``interval_s`` s (0.0 without a return)."""
-    horizon = math.ceil(math.log(EWMA_NEGLIGIBLE) / math.log(lam)) + 1
-    returns = log_returns(mids[-(horizon * step + 1):], step)
+    returns = ewma_returns(mids, lam, step)
     if not returns:
         return 0.0
     return annualise(ewma_variance(returns, lam), interval_s * step)
@@ -121,17 +127,17 @@ def estimate(params: VolEstimatorParams, mids: Sequence[float], interval_s: floa
     if len(mids) < params.min_samples or not 0 < interval_s < math.inf:
         return None
     step = 1 if params.return_interval_s is None else max(1, round(params.return_interval_s / interval_s))
-    returns = log_returns(mids, step)
     if params.estimator == "ewma":
+        returns = ewma_returns(mids, params.ewma_lambda, step)
         if not returns:
             return None
         n = len(returns)
         vol = annualise(ewma_variance(returns, params.ewma_lambda), interval_s * step)
     else:
-        if len(returns) < params.window:
+        window = window_vol(mids, params.window, interval_s, step)
+        if window is None:
             return None
-        n = params.window
-        vol = annualise(sum(r * r for r in returns[-n:]) / n, interval_s * step)
+        n, vol = params.window, window
     if not math.isfinite(vol):
         return None
     return VolEstimate(vol, clamp_vol(vol, params), n, interval_s * step)

@@ -27,9 +27,14 @@ class UrgencyParams(BaseModel):
     deadline_s: float | None = Field(default=None, gt=0, description="then cross the rest with IOC limits")
     hard_band: Decimal | None = Field(default=None, gt=0, description="contracts; a larger difference crosses")
     cross_band_bps: Decimal = Field(default=Decimal(10), gt=0, description="IOC limit past the far touch, bps")
+    flow_share: float | None = Field(
+        default=None, gt=0, description="queue-aware urgency (needs deadline_s): behind when the queue ahead plus "
+                                        "what is left exceeds this share of the volume expected to trade against "
+                                        "our side before the deadline")
 
     def urgency(self) -> Urgency:
-        return Urgency(self.escalate_after_s, self.step_every_s, self.deadline_s, self.hard_band, self.cross_band_bps)
+        return Urgency(self.escalate_after_s, self.step_every_s, self.deadline_s, self.hard_band, self.cross_band_bps,
+                       self.flow_share)
 
 
 class PolicyParams(BaseModel):

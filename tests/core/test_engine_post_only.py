@@ -1,0 +1,86 @@
+"""Post-only rejections in the engine: each backs the quote off a tick (place or amend), and a run
+of them is the market moving, not a fault, so it never trips the consecutive-rejects guard."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from asyncio_throttle import Throttler
+
+from bot.core.guards import GuardLimits
+from bot.core.planner import ExecutionParams
+from bot.core.policies.target_schedule import Params as Schedule, ScheduleStep
+from bot.core.risk import RiskLimits
+from bot.core.types import OrderStatus, OrderUpdate
+from bot.engine import MAX_BACK_OFF_TICKS, InstrumentEngine
+from bot.state.memory import MemoryStore
+from bot.venues.base import OrderRequest, PostOnlyRejected
+
+from .support import book, spec
+
+D = Decimal
+
+
+class RefusingVenue:
+    """Takes the first ``accept`` orders, refuses every later one (and every amend) as post-only."""
+
+    books_include_own_orders = False
+    supports_amend = True
+
+    def __init__(self, accept: int = 0):
+        self.accept = accept
+        self.placed: list[OrderRequest] = []
+        self.amends: list[Decimal] = []
+
+    async def place_order(self, request: OrderRequest) -> OrderUpdate:
+        self.placed.append(request)
+        if len(self.placed) > self.accept:
+            raise PostOnlyRejected(f"{request.client_order_id}: post-only order would cross")
+        return OrderUpdate(request.symbol, request.client_order_id, OrderStatus.OPEN, D(0), "v1")
+
+    async def amend_order(self, symbol: str, client_order_id: str, price: Decimal) -> OrderUpdate:
+        self.amends.append(price)
+        raise PostOnlyRejected(f"{client_order_id}: amend would cross")
+
+
+def engine(venue: RefusingVenue, now: list[float]) -> InstrumentEngine:
+    return InstrumentEngine(
+        spec=spec(), policy=Schedule(steps=[ScheduleStep(after_s=0, target=D("1"))]),
+        execution=ExecutionParams(max_order_size=D("1"), min_order_lifetime_s=0.0),
+        limits=RiskLimits(max_position=D(5), max_order_size=D(1), stale_after_s=1e9),
+        guards=GuardLimits(max_consecutive_rejects=3),
+        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=Throttler(rate_limit=1000),
+        clock=lambda: now[0])
+
+
+async def test_a_run_of_post_only_rejections_backs_off_without_tripping_the_guard() -> None:
+    now = [1000.0]
+    venue = RefusingVenue()
+    e = engine(venue, now)
+    for _ in range(MAX_BACK_OFF_TICKS + 3):
+        e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+        await e.decide()
+        now[0] += 10.0  # past every back-off pause
+    assert len(venue.placed) == MAX_BACK_OFF_TICKS + 3, "every round re-quotes"
+    assert e.kill is None, "post-only rejections are not faults: no kill switch"
+    # each rejection quotes one tick (0.5) further back, up to the cap
+    prices = [r.price for r in venue.placed]
+    assert prices[:MAX_BACK_OFF_TICKS + 1] == [D(10000) - D("0.5") * k for k in range(MAX_BACK_OFF_TICKS + 1)]
+    assert set(prices[MAX_BACK_OFF_TICKS:]) == {D(10000) - D("0.5") * MAX_BACK_OFF_TICKS}
+    assert all(r.post_only for r in venue.placed)
+
+
+async def test_an_amend_refused_as_post_only_keeps_the_order_and_backs_off() -> None:
+    now = [1000.0]
+    venue = RefusingVenue(accept=1)
+    e = engine(venue, now)
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    await e.decide()
+    [resting] = e.live_orders()
+    assert resting.price == D(10000)
+    now[0] += 5.0
+    e.on_book(book(bids=(("10001", "3"),), asks=(("10003", "2"),), ts=now[0]))  # the touch moves up
+    await e.decide()
+    assert venue.amends == [D(10001)]
+    assert [o.price for o in e.live_orders()] == [D(10000)], "the refused amend leaves the order where it was"
+    assert e._back_off_ticks == 1 and e.kill is None

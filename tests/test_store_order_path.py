@@ -1,0 +1,168 @@
+"""The store's order path (issue 8): a new order's kill-switch check and intent in one script
+call, journal writes queued after the venue's answer and kept in order, fills checked and
+recorded in one call, every write fenced."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+import redis
+
+from bot.core.pnl import PnlBook
+from bot.core.types import Fill, Order, OrderStatus, Side
+from bot.state.base import PositionRecord, kill_scopes
+from bot.state.memory import MemoryStore
+from bot.state.store import Fenced, RedisStore
+
+SYMBOL = "BTC-PERP"
+SCOPES = kill_scopes(SYMBOL, "default")
+
+
+def _intent(reason: str = "work difference 1") -> Order:
+    return Order("", SYMBOL, Side.BUY, Decimal("100.5"), Decimal("0.25"), OrderStatus.PENDING, 1.5,
+                 target=Decimal("1"), reason=reason)
+
+
+def _fill(trade_id: str) -> Fill:
+    return Fill(SYMBOL, trade_id, "c-1", Side.BUY, Decimal("100"), Decimal("0.1"), Decimal("0.001"), "USD", "maker",
+                2.0)
+
+
+async def test_place_intent_journals_the_order_under_a_new_id(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        first, switch = await store.place_intent(_intent(), SCOPES, reducing=False)
+        second, _ = await store.place_intent(_intent('with "quotes" and \\ backslash'), SCOPES, reducing=False)
+        assert switch is None and first and second and first != second
+        assert first.endswith("-1") and second.endswith("-2")
+        orders = {o.client_order_id: o for o in await store.load_orders(SYMBOL)}
+        assert orders[first] == Order(first, SYMBOL, Side.BUY, Decimal("100.5"), Decimal("0.25"), OrderStatus.PENDING,
+                                      1.5, target=Decimal("1"), reason="work difference 1")
+        assert orders[second].reason == 'with "quotes" and \\ backslash'
+        assert [o.client_order_id for o in await store.journal(SYMBOL)] == [first, second]
+    finally:
+        await store.close()
+
+
+async def test_the_sequence_never_goes_back_below_what_this_process_used(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        for _ in range(3):
+            await store.place_intent(_intent(), SCOPES, reducing=False)
+        redis.Redis.from_url(redis_url).delete(store.keys.order_seq(SYMBOL))  # Redis came back empty
+        cid, _ = await store.place_intent(_intent(), SCOPES, reducing=False)
+        assert cid is not None and cid.endswith("-4")
+        assert (await store.next_client_order_id(SYMBOL)).endswith("-5")
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("scope", ["global", "account:default", SYMBOL])
+async def test_an_engaged_switch_refuses_the_intent(redis_url: str, prefix: str, scope: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        await store.engage_kill(scope, "test halt", "test")
+        cid, switch = await store.place_intent(_intent(), SCOPES, reducing=True)
+        assert cid is None and switch is not None
+        assert (switch.scope, switch.reason, switch.by, switch.action) == (scope, "test halt", "test", "cancel")
+        assert await store.load_orders(SYMBOL) == [] and await store.journal(SYMBOL) == []
+    finally:
+        await store.close()
+
+
+async def test_a_flatten_switch_lets_only_a_reducing_order_through(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        await store.engage_kill("global", "flatten all", "test", action="flatten")
+        cid, switch = await store.place_intent(_intent(), SCOPES, reducing=False)
+        assert cid is None and switch is not None and switch.action == "flatten"
+        cid, switch = await store.place_intent(_intent(), SCOPES, reducing=True)
+        assert cid is not None and switch is not None and switch.scope == "global"
+    finally:
+        await store.close()
+
+
+async def test_a_stale_owner_cannot_journal_an_intent(redis_url: str, prefix: str) -> None:
+    a, b = RedisStore(redis_url, prefix), RedisStore(redis_url, prefix)
+    try:
+        assert await a.acquire_lease(SYMBOL, "a", 200) == 1
+        await asyncio.sleep(0.3)
+        assert await b.acquire_lease(SYMBOL, "b", 10_000) == 2
+        with pytest.raises(Fenced):
+            await a.place_intent(_intent(), SCOPES, reducing=False)
+        with pytest.raises(Fenced):
+            await a.record_fill(_fill("t-1"), PositionRecord(Decimal("0.1")))
+        assert (await b.place_intent(_intent(), SCOPES, reducing=False))[0] is not None
+        assert len(await b.load_orders(SYMBOL)) == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_queued_writes_keep_their_order_and_share_round_trips(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        cid, _ = await store.place_intent(_intent(), SCOPES, reducing=False)
+        assert cid is not None
+        order = Order(cid, SYMBOL, Side.BUY, Decimal("100.5"), Decimal("0.25"), OrderStatus.PENDING, 1.5)
+        for status in (OrderStatus.OPEN, OrderStatus.CANCEL_PENDING, OrderStatus.CANCELLED):
+            store.queue_order(Order(cid, SYMBOL, order.side, order.price, order.size, status, 1.5))
+        await store.flush()
+        assert [o.status for o in await store.journal(SYMBOL)] == [
+            OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.CANCEL_PENDING, OrderStatus.CANCELLED]
+        assert await store.load_orders(SYMBOL) == []  # terminal: out of the working set
+    finally:
+        await store.close()
+
+
+async def test_a_queued_write_that_fails_is_reported(redis_url: str, prefix: str) -> None:
+    a, b = RedisStore(redis_url, prefix), RedisStore(redis_url, prefix)
+    try:
+        assert await a.acquire_lease(SYMBOL, "a", 200) == 1
+        await asyncio.sleep(0.3)
+        assert await b.acquire_lease(SYMBOL, "b", 10_000) == 2
+        failures: list[BaseException] = []
+        a.queue_fill(_fill("t-1"), PositionRecord(Decimal("0.1")), failures.append)
+        await a.flush()
+        assert len(failures) == 1 and isinstance(failures[0], Fenced)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_fill_is_recorded_once(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        position = PositionRecord(Decimal("0.1"), 2.0, Decimal("0.001"), PnlBook(avg_entry_price=Decimal("100")))
+        assert await store.record_fill(_fill("t-1"), position) is True
+        assert await store.record_fill(_fill("t-1"), PositionRecord(Decimal("9"))) is False  # nothing written
+        store.queue_fill(_fill("t-2"), PositionRecord(Decimal("0.2"), 3.0))
+        assert await store.known_fill(SYMBOL, "t-2")
+        assert (await store.load_position(SYMBOL)).size == Decimal("0.2")
+        assert (await store.last_fill(SYMBOL)) == _fill("t-2")
+    finally:
+        await store.close()
+
+
+async def test_the_memory_store_follows_the_same_rules() -> None:
+    store = MemoryStore()
+    cid, switch = await store.place_intent(_intent(), SCOPES, reducing=False)
+    assert cid is not None and switch is None
+    await store.engage_kill(SYMBOL, "halt", "test", action="flatten")
+    assert (await store.place_intent(_intent(), SCOPES, reducing=False))[0] is None
+    assert (await store.place_intent(_intent(), SCOPES, reducing=True))[0] is not None
+    assert await store.record_fill(_fill("t-1"), PositionRecord(Decimal("0.1")))
+    assert not await store.record_fill(_fill("t-1"), PositionRecord(Decimal("0.1")))
+
+
+async def test_scripts_are_loaded_again_when_redis_forgot_them(redis_url: str, prefix: str) -> None:
+    store = RedisStore(redis_url, prefix)
+    try:
+        assert (await store.place_intent(_intent(), SCOPES, reducing=False))[0] is not None
+        redis.Redis.from_url(redis_url).script_flush()
+        assert (await store.place_intent(_intent(), SCOPES, reducing=False))[0] is not None
+        assert len(await store.load_orders(SYMBOL)) == 2
+    finally:
+        await store.close()
