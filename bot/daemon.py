@@ -89,6 +89,8 @@ class Daemon:
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
         self._stopping = True
+        for engine in self.engines.values():
+            engine.stop()  # nothing new leaves, even from a task whose cancellation gets lost
         for task in [stopper, *tasks, *self._jobs]:
             task.cancel()
         _, stuck = await asyncio.wait([stopper, *tasks], timeout=STOP_TIMEOUT_S)

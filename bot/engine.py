@@ -155,6 +155,8 @@ class InstrumentEngine:
         self.attached = False
         self.reconciling = False
         """While True (reconciliation running) decisions wait; updates still apply."""
+        self.stopped = False
+        """Set by :meth:`stop` (the daemon shutting down): nothing new is placed or moved."""
         self._metrics = metrics
         self._tracker = tracker
         """Measures each target change as a parent order (``execution.completed``)."""
@@ -394,9 +396,14 @@ class InstrumentEngine:
             self._needs = frozenset(needs)
         return self._needs
 
+    def stop(self) -> None:
+        """From now on no new order and no amend leaves this engine, whatever task runs it
+        (a cancellation a library swallowed included); cancels still go out."""
+        self.stopped = True
+
     async def run(self) -> None:
         """Decide whenever something changed; updates that arrive meanwhile are conflated."""
-        while True:
+        while not self.stopped:
             await self._wake.wait()
             self._wake.clear()
             started = time.perf_counter()
@@ -615,10 +622,12 @@ class InstrumentEngine:
                           target=self.target, reason=action.reason)
             self.orders[cid] = order
             self._placed_here.add(cid)
-            if cancelled:  # journalled, but this engine is stopping: it is never sent
+            if cancelled or self.stopped:  # journalled, but this engine is stopping: it is never sent
                 await self._set_order(replace(order, status=OrderStatus.REJECTED), "not sent: the engine stopped")
         if cancelled:
             raise asyncio.CancelledError
+        if self.stopped:
+            return
         if cid is None:
             return  # refused: Redis away, not the owner, or a kill switch (only a reducing order under flatten)
         crossing = action.time_in_force == "IOC"
@@ -669,6 +678,8 @@ class InstrumentEngine:
             await self.cancel(order.client_order_id, f"reprice by cancel and replace: {action.reason}")
             return
         if not await self._may_trade(order.remaining * order.side.sign, action.price, exclude=order.client_order_id):
+            return
+        if self.stopped:
             return
         try:
             async with self._throttler:

@@ -58,7 +58,9 @@ class DaemonProcess:
                                      stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO, env=dict(os.environ))
 
     def events(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text().splitlines()
+        """The log's events so far: whole lines only (the process may be writing the last one)."""
+        text = self.log.read_text()
+        lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:

@@ -1,8 +1,10 @@
-"""Post-only rejections in the engine: each backs the quote off a tick (place or amend), and a run
-of them is the market moving, not a fault, so it never trips the consecutive-rejects guard."""
+"""Gates on the engine's order path: post-only rejections back the quote off a tick (place or
+amend) and, being the market moving rather than a fault, never trip the consecutive-rejects
+guard; a stopped engine sends nothing new, whichever task still runs it."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from asyncio_throttle import Throttler
@@ -84,3 +86,18 @@ async def test_an_amend_refused_as_post_only_keeps_the_order_and_backs_off() -> 
     assert venue.amends == [D(10001)]
     assert [o.price for o in e.live_orders()] == [D(10000)], "the refused amend leaves the order where it was"
     assert e._back_off_ticks == 1 and e.kill is None
+
+
+async def test_a_stopped_engine_places_and_moves_nothing_and_its_loop_ends() -> None:
+    now = [1000.0]
+    venue = RefusingVenue(accept=10)
+    e = engine(venue, now)
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    e.stop()
+    await e.decide()  # as a task whose cancellation was lost would
+    assert venue.placed == [] and e.live_orders() == []
+    await asyncio.wait_for(e.run(), 1.0)  # returns at once: a stopped engine decides no more
+    control = engine(venue, now)  # the same, not stopped, does place
+    control.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    await control.decide()
+    assert len(venue.placed) == 1 and len(control.live_orders()) == 1
