@@ -47,7 +47,7 @@ from typing import Any, Iterator
 import redis
 import redis.asyncio.connection as aioredis_connection
 import uvloop
-from asyncio_throttle import Throttler
+from bot.throttle import OrderBudget
 
 from bot.core.planner import ExecutionParams
 from bot.core.policies.volatility_target import Params as VolTarget
@@ -185,7 +185,7 @@ async def run(args: argparse.Namespace) -> None:
     now = [first[0][0].ts]
     clock = lambda: now[0]  # noqa: E731  (simulated time: the latest event's)
     portfolio = Portfolio(1_000_000.0, [])
-    throttler = Throttler(rate_limit=1_000_000, period=1.0)
+    throttler = OrderBudget(rate_limit=1_000_000, period=1.0)
     timing = _Timing()
     engines: dict[str, _BenchEngine] = {}
     for inst in instruments:

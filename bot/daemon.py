@@ -10,7 +10,6 @@ import socket
 import time
 from typing import Awaitable, Callable
 
-from asyncio_throttle import Throttler
 
 from bot.config import Config, SimulatedVenueConfig, load_config
 from bot.core.types import Book, FactorsUpdate, OrderUpdate, Trade
@@ -20,6 +19,7 @@ from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.reconcile import catch_up_fills, reconcile
 from bot.execution_tracking import ExecutionTracker
+from bot.throttle import OrderBudget
 from bot.wiring import build_engines, build_portfolio
 from bot.state.base import KillSwitch
 from bot.state.store import Fenced, RedisStore
@@ -62,7 +62,7 @@ class Daemon:
         """Run until ``stop`` is set; returns the exit code."""
         await self.store.ping()
         symbols = [i.symbol for i in self.config.instruments]
-        throttler = Throttler(rate_limit=self.config.engine.order_rate_per_s, period=1.0)
+        throttler = OrderBudget(rate_limit=self.config.engine.order_rate_per_s, period=1.0)
         self.portfolio = build_portfolio(self.config, self._clock())
         try:
             await self.venue.connect(symbols)

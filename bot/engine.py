@@ -18,7 +18,6 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
-from asyncio_throttle import Throttler
 
 from bot.core import pnl
 from bot.core.market_data import sanitize
@@ -26,7 +25,8 @@ from bot.core.modifiers import ModifierConfig, apply_modifiers
 from bot.core.orders import apply_update
 from bot.core.guards import GuardLimits, GuardState, after_accept, after_error, after_reject, tripped
 from bot.core.planner import (
-    Action, Cancel, ExecutionParams, Place, Reprice, TradeFlow, Urgency, plan, without_own_orders, working_quantity,
+    Action, Cancel, ExecutionParams, Place, Reprice, TradeFlow, Urgency, plan, within_budget, without_own_orders,
+    working_quantity,
 )
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import VIEWS, PolicyParams
@@ -40,6 +40,7 @@ from bot.execution_tracking import ExecutionTracker
 from bot.log import get_logger
 from bot.metrics import Metrics
 from bot.portfolio import Portfolio
+from bot.throttle import ActionBudget
 from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget, Store, kill_scopes
 from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, Venue, VenueError
 
@@ -84,7 +85,7 @@ class InstrumentEngine:
         sample_interval_s: float,
         venue: Venue,
         store: Store,
-        throttler: Throttler,
+        throttler: ActionBudget,
         clock: Callable[[], float],
         portfolio: Portfolio | None = None,
         account_limits: AccountLimits = AccountLimits(),
@@ -155,6 +156,7 @@ class InstrumentEngine:
         self.attached = False
         self.reconciling = False
         """While True (reconciliation running) decisions wait; updates still apply."""
+        self._over_budget = False
         self.stopped = False
         """Set by :meth:`stop` (the daemon shutting down): nothing new is placed or moved."""
         self._metrics = metrics
@@ -496,6 +498,10 @@ class InstrumentEngine:
                        spec=self.spec, params=params, now=now, target_set_ts=target_ts,
                        back_off_ticks=self._back_off_ticks,
                        flow=self._flow.rate(now) if params.urgency.flow_share is not None else None)
+        actions, deferred = within_budget(actions, self._throttler.available())
+        if deferred and not self._over_budget:  # once per stretch over the account's action budget
+            self._log.warning("execution.budget_deferred", deferred=deferred, sending=len(actions))
+        self._over_budget = deferred > 0
         if now < self._quiet_until:
             actions = [a for a in actions if not isinstance(a, Place)]  # backing off after rejects
         elif not any(isinstance(a, Place) for a in actions):

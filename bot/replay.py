@@ -71,6 +71,11 @@ class SimThrottler:
     async def __aexit__(self, *exc: Any) -> None:
         return None
 
+    def available(self) -> int:
+        """Actions left in the last second of simulated time."""
+        now = self._clock()
+        return max(0, int(self.rate_per_s) - sum(1 for t in self._recent if now - t < 1.0))
+
 
 # the run ------------------------------------------------------------------------------------------------
 class _JsonLines:

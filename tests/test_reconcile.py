@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from asyncio_throttle import Throttler
+from bot.throttle import OrderBudget
 from structlog.testing import capture_logs
 
 from bot.config import Config
@@ -29,7 +29,7 @@ async def test_a_fill_made_while_reconciling_counts_once(prefix: str, redis_url:
     venue = build_venue(config, store, time.time)
     await venue.activate(SYMBOL)  # the market moves only when the test steps it
     specs = {SYMBOL: await venue.instrument(SYMBOL)}
-    engine = build_engines(config, specs, venue=venue, store=store, throttler=Throttler(rate_limit=100),
+    engine = build_engines(config, specs, venue=venue, store=store, throttler=OrderBudget(rate_limit=100),
                            clock=time.time, portfolio=build_portfolio(config, time.time()))[SYMBOL]
     try:
         # two buys left working by a crashed run: journalled and resting at the venue

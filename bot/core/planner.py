@@ -144,6 +144,15 @@ class TradeFlow:
         return Flow(buy=self._sums[Side.BUY] / span, sell=self._sums[Side.SELL] / span)
 
 
+def within_budget(actions: Sequence[Action], budget: int) -> tuple[list[Action], int]:
+    """The actions to send when only ``budget`` more may go now, and how many wait: cancels
+    always go (they only reduce risk), then the others in plan order while the budget lasts."""
+    cancels = [a for a in actions if isinstance(a, Cancel)]
+    others = [a for a in actions if not isinstance(a, Cancel)]
+    room = max(0, budget - len(cancels))
+    return cancels + others[:room], max(0, len(others) - room)
+
+
 def working_quantity(orders: Sequence[Order]) -> Decimal:
     """Signed remaining size (contracts) of every live order."""
     return sum((o.signed_remaining for o in orders), ZERO)

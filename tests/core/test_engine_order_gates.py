@@ -1,21 +1,23 @@
 """Gates on the engine's order path: post-only rejections back the quote off a tick (place or
 amend) and, being the market moving rather than a fault, never trip the consecutive-rejects
-guard; a stopped engine sends nothing new, whichever task still runs it."""
+guard; a stopped engine sends nothing new, whichever task still runs it; beyond the account's
+action budget new orders wait for a later decision while cancels still go."""
 
 from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
 
-from asyncio_throttle import Throttler
+from structlog.testing import capture_logs
 
 from bot.core.guards import GuardLimits
-from bot.core.planner import ExecutionParams
+from bot.core.planner import Cancel, ExecutionParams, Place, Reprice, within_budget
 from bot.core.policies.target_schedule import Params as Schedule, ScheduleStep
 from bot.core.risk import RiskLimits
-from bot.core.types import OrderStatus, OrderUpdate
+from bot.core.types import OrderStatus, OrderUpdate, Side
 from bot.engine import MAX_BACK_OFF_TICKS, InstrumentEngine
 from bot.state.memory import MemoryStore
+from bot.throttle import OrderBudget
 from bot.venues.base import OrderRequest, PostOnlyRejected
 
 from .support import book, spec
@@ -51,7 +53,7 @@ def engine(venue: RefusingVenue, now: list[float]) -> InstrumentEngine:
         execution=ExecutionParams(max_order_size=D("1"), min_order_lifetime_s=0.0),
         limits=RiskLimits(max_position=D(5), max_order_size=D(1), stale_after_s=1e9),
         guards=GuardLimits(max_consecutive_rejects=3),
-        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=Throttler(rate_limit=1000),
+        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=OrderBudget(rate_limit=1000),
         clock=lambda: now[0])
 
 
@@ -101,3 +103,30 @@ async def test_a_stopped_engine_places_and_moves_nothing_and_its_loop_ends() -> 
     control.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
     await control.decide()
     assert len(venue.placed) == 1 and len(control.live_orders()) == 1
+
+
+async def test_over_the_action_budget_new_orders_wait_and_cancels_still_go() -> None:
+    now = [1000.0]
+    venue = RefusingVenue(accept=10)
+    e = engine(venue, now)
+    e._throttler = OrderBudget(rate_limit=1, period=0.2)
+    async with e._throttler:  # another engine of the account spent the budget
+        pass
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    with capture_logs() as logs:
+        await e.decide()
+        await e.decide()
+    assert venue.placed == [], "nothing new beyond the budget: it waits for the next decision"
+    assert [x["event"] for x in logs].count("execution.budget_deferred") == 1  # once per stretch
+    await asyncio.sleep(0.25)
+    await e.decide()
+    assert len(venue.placed) == 1
+
+
+def test_within_budget_keeps_every_cancel_then_the_rest_in_order() -> None:
+    place = Place(Side.BUY, D(10000), D(1), "work")
+    reprice = Reprice("o2", D(10001), "touch moved")
+    cancels = [Cancel("o1", "stale"), Cancel("o3", "over")]
+    assert within_budget([place, cancels[0], reprice, cancels[1]], 3) == ([*cancels, place], 1)
+    assert within_budget([place, cancels[0], reprice, cancels[1]], 0) == (cancels, 2)
+    assert within_budget([place, reprice], 5) == ([place, reprice], 0)

@@ -26,6 +26,7 @@ from bot.core.risk import RiskLimits
 from bot.core.types import Book, Side
 from bot.engine import InstrumentEngine
 from bot.state.memory import MemoryStore
+from bot.throttle import OrderBudget
 
 from .support import book, order, spec, trade
 from .test_planner_execution import states
@@ -229,7 +230,7 @@ async def test_the_engine_passes_the_recent_public_prints_to_the_planner(monkeyp
         execution=ExecutionParams(max_order_size=D(1), urgency=urgency),
         limits=RiskLimits(max_position=D(10), max_order_size=D(1), stale_after_s=30),
         sample_interval_s=1.0, venue=SimpleNamespace(books_include_own_orders=False), store=MemoryStore(),
-        throttler=None, clock=lambda: clock[0])
+        throttler=OrderBudget(rate_limit=100), clock=lambda: clock[0])
     engine.on_book(book(ts=NOW))
     await engine.decide()
     engine.on_trade(trade("101", "3", Side.BUY, ts=NOW))

@@ -12,7 +12,7 @@ from typing import AsyncIterator
 
 import ccxt
 import pytest
-from asyncio_throttle import Throttler
+from bot.throttle import OrderBudget
 from structlog.testing import capture_logs
 
 from bot.core.planner import ExecutionParams, Urgency
@@ -224,7 +224,7 @@ async def test_the_engine_crossing_by_ioc_counts_exactly_what_filled(binance_ser
         spec=spec, policy=Schedule(steps=[ScheduleStep(after_s=0, target=Decimal(5))]),
         execution=ExecutionParams(max_order_size=Decimal(5), urgency=Urgency(hard_band=Decimal(0))),
         limits=RiskLimits(max_position=Decimal(10), max_order_size=Decimal(5), stale_after_s=30),
-        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=Throttler(rate_limit=100),
+        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=OrderBudget(rate_limit=100),
         clock=time.time)
     engine.on_book(await venue.fetch_book(SYM, 5))                 # ask 1.2 @ 60000.1, 3.0 @ 60000.2
     with capture_logs() as logs:
@@ -309,7 +309,7 @@ async def test_a_post_only_rejection_makes_the_engine_quote_a_tick_further_back(
         spec=spec, policy=Schedule(steps=[ScheduleStep(after_s=0, target=Decimal("0.01"))]),
         execution=ExecutionParams(max_order_size=Decimal("0.01")),
         limits=RiskLimits(max_position=Decimal(1), max_order_size=Decimal("0.01"), stale_after_s=30),
-        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=Throttler(rate_limit=100),
+        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=OrderBudget(rate_limit=100),
         clock=time.time)
     engine.on_book(await venue.fetch_book(SYM, 5))                # bid 60000.0, ask 60000.1
     # sellers come down to 60000.0 before the engine's bid there arrives: -5022
