@@ -23,6 +23,7 @@ from bot.core import pnl
 from bot.core.market_data import sanitize
 from bot.core.modifiers import ModifierConfig, apply_modifiers
 from bot.core.orders import apply_update
+from bot.core.recent import RecentIds
 from bot.core.guards import GuardLimits, GuardState, after_accept, after_error, after_reject, tripped
 from bot.core.planner import (
     Action, Cancel, ExecutionParams, Place, Reprice, TradeFlow, Urgency, plan, within_budget, without_own_orders,
@@ -47,6 +48,9 @@ from bot.venues.base import OrderNotFound, OrderRejected, OrderRequest, PostOnly
 T = TypeVar("T")
 
 MAX_MID_SAMPLES = 2048
+MAX_SEEN_FILLS = 100_000
+"""Trade ids remembered for deduplication (bounded memory over months of fills); a duplicate
+older than that many later fills is far beyond any venue's redelivery."""
 BAD_DATA_LOG_EVERY = 1000
 """A run of rejected books is logged on the first and then every this many."""
 MAX_BACK_OFF_TICKS = 5
@@ -137,7 +141,7 @@ class InstrumentEngine:
         """``self._mids`` as the tuple policies read, made once per new sample."""
         self._needs: frozenset[str] | None = None
         self._last_sample_ts = float("-inf")
-        self._seen_fills: set[str] = set()
+        self._seen_fills = RecentIds(MAX_SEEN_FILLS)
         self._fill_lock = asyncio.Lock()
         self._bad_books = 0
         self._best_mid: float | None = None

@@ -28,7 +28,6 @@ import json
 import os
 import random
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +40,7 @@ from ccxt.async_support.base.ws.cache import ArrayCacheBySymbolById
 from asyncio_throttle import Throttler
 
 from bot.core.greeks.venue_conventions import VenueGreeks
+from bot.core.recent import RecentIds
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, MarketFactors, OrderStatus, OrderUpdate, Side
 from bot.log import get_logger
 from bot.venues.base import (
@@ -202,9 +202,9 @@ class CcxtVenue:
         self._by_venue_id: dict[str, str] = {}
         self._unknown_sends: set[str] = set()
         self._abandoned: set[str] = set()
-        self._seen_trades: OrderedDict[str, None] = OrderedDict()
-        self._seen_fills: OrderedDict[str, None] = OrderedDict()
-        self._read_trades: OrderedDict[str, None] = OrderedDict()   # own trades read (stream, order answers)
+        self._seen_trades = RecentIds(MAX_SEEN_TRADES)
+        self._seen_fills = RecentIds(MAX_SEEN_TRADES)
+        self._read_trades = RecentIds(MAX_SEEN_TRADES)   # own trades read (stream, order answers)
         self.greeks: dict[str, VenueGreeks] = {}
         self.positions: dict[str, n.NormalisedPosition] = {}
         self.factors: dict[str, MarketFactors] = {}
@@ -518,7 +518,7 @@ class CcxtVenue:
                 key = f"{symbol}:{raw.get('id')}"
                 if key in self._seen_trades:
                     continue
-                _remember(self._seen_trades, key)
+                self._seen_trades.add(key)
                 trade = n.trade_from_ccxt(symbol, raw, self._units[symbol])
                 if trade is not None:
                     self._queue.put_nowait(trade)
@@ -569,14 +569,14 @@ class CcxtVenue:
             if key is not None:
                 if key in self._read_trades:
                     continue
-                _remember(self._read_trades, key)
+                self._read_trades.add(key)
             symbol = self._engine_symbol.get(trade.get("symbol") or "")
             if symbol is None:
                 continue
             fill = self._fill(symbol, trade)
             if fill is None or fill.trade_id in self._seen_fills:
                 continue
-            _remember(self._seen_fills, fill.trade_id)
+            self._seen_fills.add(fill.trade_id)
             tracked = self._orders.get(fill.client_order_id)
             status, filled, venue_id = OrderStatus.OPEN, fill.size, trade.get("order")
             if tracked is not None:
@@ -1008,12 +1008,6 @@ def _trade_key(trade: dict) -> str | None:
     """One of our trades, whichever way it came (trade stream, an order's answer); None if the
     venue gave it no id."""
     return None if trade.get("id") is None else f"{trade.get('symbol')}:{trade.get('id')}"
-
-
-def _remember(seen: OrderedDict[str, None], key: str) -> None:
-    seen[key] = None
-    while len(seen) > MAX_SEEN_TRADES:
-        seen.popitem(last=False)
 
 
 def _rebase(urls: Any, rest: str, ws: str) -> Any:
