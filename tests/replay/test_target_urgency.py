@@ -8,9 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.core.planner import Urgency
 from bot.core.policies import TargetDecision, compute_target
+from bot.core.policies.base import UrgencyParams
 from bot.core.policies.target_schedule import Params as Schedule
 from bot.replay import run_replay
 from bot.state.memory import MemoryStore
@@ -67,3 +69,11 @@ async def test_a_saved_target_keeps_its_time_and_urgency_across_a_restart(store_
     finally:
         if isinstance(store, RedisStore):
             await store.close()
+
+
+def test_the_queue_aware_share_is_configurable_and_checked() -> None:
+    assert UrgencyParams(deadline_s=10, flow_share=0.5).urgency() == Urgency(deadline_s=10, flow_share=0.5)
+    with pytest.raises(ValidationError, match="flow_share"):
+        UrgencyParams(flow_share=0)
+    cfg = config(execution={"max_order_size": "1", "urgency": {"deadline_s": 30, "flow_share": 1.0}})
+    assert cfg.instruments[0].execution.params().urgency.flow_share == 1.0
