@@ -201,14 +201,18 @@ def fill_from_ccxt(symbol: str, cid: str, trade: Mapping, u: Units, settle: str)
     )
 
 
-def factors_from_ticker(ticker: Mapping) -> MarketFactors:
+def factors_from_ticker(ticker: Mapping, u: Units) -> MarketFactors:
+    """Funding per interval (Deribit ``funding_8h``: per 8 h; Binance ``r``); open interest in
+    contracts: Deribit reports it in the amount unit (USD for inverse futures, coin otherwise), so
+    it is divided by ``contractSize`` (BTC-PERPETUAL: 1,132,329,370 USD = 113,232,937 contracts)."""
     info = ticker.get("info") or {}
     funding = info.get("funding_8h") if "funding_8h" in info else info.get("r")
+    oi = _float(info.get("open_interest"))
     return MarketFactors(
         funding_rate=float(funding) if funding not in (None, "") else None,
         mark_price=_float(ticker.get("markPrice") or info.get("mark_price") or info.get("p")),
         index_price=_float(ticker.get("indexPrice") or info.get("index_price") or info.get("i")),
-        open_interest=_float(info.get("open_interest")),
+        open_interest=None if oi is None else float(u.contracts(oi)),
     )
 
 

@@ -531,7 +531,7 @@ class CcxtVenue:
 
         def handle(ticker: Any) -> None:
             ts = self._clock()
-            factors = self.factors[symbol] = n.factors_from_ticker(ticker)
+            factors = self.factors[symbol] = n.factors_from_ticker(ticker, self._units[symbol])
             self._queue.put_nowait(FactorsUpdate(symbol, factors, ts))
             if market.get("option") and self.name == "deribit":
                 greeks = self.md.parse_greeks(ticker.get("info") or {}, market)
