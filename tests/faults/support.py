@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -89,15 +89,6 @@ class Daemon(DaemonProcess):
             self.proc.wait(timeout=10)
         if not self._out.closed:
             self._out.close()
-
-
-@pytest.fixture
-def daemons() -> Iterator[list[Daemon]]:
-    """Append every :class:`Daemon` started; all are killed at teardown."""
-    started: list[Daemon] = []
-    yield started
-    for d in started:
-        d.reap()
 
 
 class RedisServer:

@@ -17,7 +17,7 @@ from typing import Any
 from bot.config import Config
 from bot.daemon import Daemon as BotDaemon
 from bot.errors import ExitCode
-from tests.faults.support import SYMBOL, Daemon, daemons, snapshot, wait_agreement  # noqa: F401 (fixture)
+from tests.faults.support import SYMBOL, Daemon, snapshot, wait_agreement
 from tests.integration.support import config_dict, wait_for, write_config
 
 ITERATIONS = 12

@@ -23,7 +23,7 @@ import redis
 
 from bot.state.keys import Keys
 from bot.state.store import RedisStore
-from tests.faults.support import Daemon, RedisServer, daemons, snapshot  # noqa: F401 (fixture)
+from tests.faults.support import Daemon, RedisServer, snapshot
 from tests.faults.test_crash import flipping_config
 from tests.integration.support import QUIET_MARKET, config_dict, wait_for, write_config
 

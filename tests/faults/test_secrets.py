@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.faults.support import Daemon, daemons, free_port  # noqa: F401 (fixture)
+from tests.faults.support import Daemon, free_port
 from tests.faults.test_config_fuzz import check
 from tests.integration.support import QUIET_MARKET, cli, config_dict, write_config
 

@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.faults.support import TERMINAL, Daemon, daemons, snapshot  # noqa: F401 (fixture)
+from tests.faults.support import TERMINAL, Daemon, snapshot
 from tests.faults.test_crash import flipping_config
 from tests.integration.support import wait_for, write_config
 

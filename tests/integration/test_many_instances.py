@@ -6,7 +6,6 @@ a global kill switch reaches every live instance within a second."""
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import signal
 import time

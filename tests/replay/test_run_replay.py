@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 
 from bot.config import load_config
 from bot.errors import ConfigError
-from bot.config import load_config
 from bot.replay import report, run_replay
 
 from .support import SLICE, config
