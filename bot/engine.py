@@ -132,7 +132,6 @@ class InstrumentEngine:
         self._target_urgency: Urgency | None = None  # the current target's own, if it came with one
         self._redis_down = False
         self.book: Book | None = None
-        self.last_trade: Trade | None = None
         self._flow = TradeFlow()
         self.kill: KillSwitch | None = None
         self.factors = MarketFactors()
@@ -211,10 +210,8 @@ class InstrumentEngine:
         self._wake.set()
 
     def on_trade(self, trade: Trade) -> None:
-        """A public print: kept as the latest and counted into the recent trade flow that the
-        planner's queue-aware urgency reads at the next decision (none is woken; our own fills
-        come as order updates)."""
-        self.last_trade = trade
+        """A public print: counted into the recent trade flow that the planner's queue-aware
+        urgency reads at the next decision (none is woken; our own fills come as order updates)."""
         self._flow.add(trade)
 
     def _track_best_mid(self, reset: bool = False) -> None:
@@ -274,9 +271,7 @@ class InstrumentEngine:
         self._seen_fills.add(fill.trade_id)
         if fill.client_order_id in self._placed_here and not self._fill_lock.locked():
             p = self.position
-            self.position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
-                                           pnl.apply_fill(p.pnl, p.size, fill, self.spec))
-            position = self.position
+            position = self.position = self._with_fill(p, fill)
             self._store.queue_fill(fill, position, lambda exc: self._fill_unrecorded(fill, position, exc))
             self._counted(fill, p)
             return True
@@ -287,8 +282,7 @@ class InstrumentEngine:
             raise
         try:
             p = self.position
-            position = PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
-                                      pnl.apply_fill(p.pnl, p.size, fill, self.spec))
+            position = self._with_fill(p, fill)
             recorded, error, cancelled = await _to_the_end(self._store.record_fill(fill, position))
             if error is not None:  # while Redis is away, this run's memory is the record
                 self._fill_unrecorded(fill, position, error)
@@ -303,6 +297,11 @@ class InstrumentEngine:
         if cancelled:
             raise asyncio.CancelledError
         return True
+
+    def _with_fill(self, p: PositionRecord, fill: Fill) -> PositionRecord:
+        """The position ``p`` with ``fill`` counted in (size, last fill time, fees, P&L)."""
+        return PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
+                              pnl.apply_fill(p.pnl, p.size, fill, self.spec))
 
     def _fill_unrecorded(self, fill: Fill, position: PositionRecord, exc: BaseException) -> None:
         self._unrecorded.append((fill, position))

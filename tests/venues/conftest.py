@@ -11,8 +11,9 @@ from typing import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from bot.core.types import OrderUpdate
+from bot.core.types import OrderUpdate, Side
 from bot.venues.ccxt.config import CcxtVenueConfig
+from bot.venues.base import OrderRequest
 from bot.venues.ccxt.venue import CcxtVenue
 from tests.venues.servers.deribit import API_KEY, SECRET, DeribitServer
 
@@ -88,3 +89,9 @@ async def order_events(venue, cid: str, filled: Decimal, timeout: float = 3.0) -
 
     await asyncio.wait_for(collect(), timeout)
     return fills, ended
+
+
+def ioc_request(symbol: str, cid: str, side: Side, price: str, size: str, *, reduce_only: bool = False) -> OrderRequest:
+    """An IOC limit order request (never post-only), as the engine sends when it crosses."""
+    return OrderRequest(symbol, cid, side, Decimal(price), Decimal(size), post_only=False, time_in_force="IOC",
+                        reduce_only=reduce_only)

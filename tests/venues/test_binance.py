@@ -5,6 +5,7 @@ checked with the real URL through ccxt's error handler."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +27,7 @@ from bot.venues.ccxt import normalise
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
-from tests.venues.conftest import CREDENTIALS, FAST, eventually, next_event, order_events
+from tests.venues.conftest import CREDENTIALS, FAST, eventually, ioc_request, next_event, order_events
 from tests.venues.servers.binance import BinanceServer
 
 SYM = "BTCUSDT"
@@ -133,9 +134,7 @@ async def test_post_only_place_reject_cancel(binance_server, venue):
 
 
 # IOC (timeInForce=IOC) --------------------------------------------------------------------------------
-def ioc(cid: str, side: Side, price: str, size: str, *, reduce_only: bool = False) -> OrderRequest:
-    return OrderRequest(SYM, cid, side, Decimal(price), Decimal(size), post_only=False, time_in_force="IOC",
-                        reduce_only=reduce_only)
+ioc = functools.partial(ioc_request, SYM)
 
 
 async def test_ioc_takes_the_book_up_to_its_limit_and_the_rest_expires(binance_server, venue):

@@ -4,6 +4,7 @@ with ccxt's own Deribit client code talking to it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from decimal import Decimal
@@ -21,7 +22,9 @@ from bot.portfolio import Portfolio
 from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, OrderRequest, PostOnlyRejected, VenueError
 from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
-from tests.venues.conftest import CREDENTIALS, deribit_config, eventually, next_event, order_events
+from tests.venues.conftest import (
+    CREDENTIALS, deribit_config, eventually, ioc_request, next_event, order_events,
+)
 from tests.venues.servers.deribit import OPTION, DeribitServer, Fault
 
 PERP = "BTC-PERPETUAL"
@@ -324,9 +327,7 @@ def queued(venue) -> list:
     return events
 
 
-def ioc(cid: str, side: Side, price: str, size: str, *, reduce_only: bool = False) -> OrderRequest:
-    return OrderRequest(PERP, cid, side, Decimal(price), Decimal(size), post_only=False, time_in_force="IOC",
-                        reduce_only=reduce_only)
+ioc = functools.partial(ioc_request, PERP)
 
 
 async def test_ioc_takes_the_book_up_to_its_limit_and_the_rest_is_cancelled(deribit_server, deribit_venue):
