@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
@@ -21,6 +20,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from bot.core import pnl
 from bot.core.market_data import sanitize
+from bot.core.mids import MidSeries
 from bot.core.modifiers import ModifierConfig, apply_modifiers
 from bot.core.orders import apply_update
 from bot.core.recent import RecentIds
@@ -32,7 +32,7 @@ from bot.core.planner import (
 from bot.core.policies import TargetDecision, compute_target
 from bot.core.policies.base import VIEWS, PolicyParams
 from bot.core.risk import AccountLimits, OrderCheck, RiskLimits, check_account, check_order
-from bot.core.policies.volatility_target import ewma_vol
+from bot.core.policies._vol import ewma_vol
 from bot.core.types import (
     ZERO, Book, FactorsUpdate, Fill, GreeksView, InstrumentSpec, InstrumentState, MarketFactors, Order, OrderStatus, OrderUpdate, PnlView,
     Trade,
@@ -135,9 +135,7 @@ class InstrumentEngine:
         self._flow = TradeFlow()
         self.kill: KillSwitch | None = None
         self.factors = MarketFactors()
-        self._mids: deque[float] = deque(maxlen=MAX_MID_SAMPLES)
-        self._mid_history: tuple[float, ...] | None = None
-        """``self._mids`` as the tuple policies read, made once per new sample."""
+        self._mids = MidSeries(MAX_MID_SAMPLES)
         self._needs: frozenset[str] | None = None
         self._last_sample_ts = float("-inf")
         self._seen_fills = RecentIds(MAX_SEEN_FILLS)
@@ -206,7 +204,7 @@ class InstrumentEngine:
         if book.bids and book.asks and book.ts - self._last_sample_ts >= self._sample_interval_s:
             self._mids.append(float(book.mid))  # type: ignore[arg-type]
             self._last_sample_ts = book.ts
-            self._vol = self._mid_history = None
+            self._vol = None
         self._wake.set()
 
     def on_trade(self, trade: Trade) -> None:
@@ -365,7 +363,7 @@ class InstrumentEngine:
         if len(self._mids) < 3:
             return None
         if self._vol is None:
-            self._vol = ewma_vol(tuple(self._mids), 0.94, self._sample_interval_s)
+            self._vol = ewma_vol(self._mids.view(), 0.94, self._sample_interval_s)
         return self._vol
 
     def pnl_view(self) -> PnlView:
@@ -380,10 +378,8 @@ class InstrumentEngine:
 
     def state(self, now: float, views: frozenset[str] = VIEWS) -> InstrumentState:
         """What the policy sees; the cross-instrument ``views`` not asked for keep their defaults."""
-        if self._mid_history is None:
-            self._mid_history = tuple(self._mids)
         return InstrumentState(
-            self.spec, now, self.position.size, self.book, self._mid_history, self._sample_interval_s,
+            self.spec, now, self.position.size, self.book, self._mids.view(), self._sample_interval_s,
             self._started_ts, self._policy_target, self._target_ts, pnl=self.pnl_view(),
             account=self._portfolio.account(now) if "account" in views else None,
             greeks=self._portfolio.greeks(self, now) if "greeks" in views else GreeksView(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Sequence
 
 ZERO = Decimal(0)
 
@@ -323,7 +324,8 @@ class InstrumentState:
     """Everything a policy may look at for one instrument, at one moment (``now`` in s).
 
     ``position`` in contracts (signed). ``mid_history`` holds mids sampled every
-    ``sample_interval_s`` seconds, oldest first. ``target`` is the current target (contracts)
+    ``sample_interval_s`` seconds, oldest first (a tuple, or the engine's
+    :class:`~bot.core.mids.MidHistory`). ``target`` is the current target (contracts)
     and ``target_set_ts`` when it was set. Views default to empty when the engine has no data.
     """
 
@@ -331,7 +333,7 @@ class InstrumentState:
     now: float
     position: Decimal
     book: Book | None
-    mid_history: tuple[float, ...] = field(default_factory=tuple)
+    mid_history: Sequence[float] = ()
     sample_interval_s: float = 1.0
     started_ts: float = 0.0
     target: Decimal | None = None

@@ -6,7 +6,9 @@ non-positive or non-finite mids are skipped. Both estimators assume a zero mean 
 horizons the mean is noise) and are **annualised with 365-day years** (crypto trades every day):
 σ_annual = σ_per_return × √(SECONDS_PER_YEAR / return interval in seconds).
 
-* ``ewma``: RiskMetrics recursion var ← λ·var + (1 − λ)·r², seeded with the first r².
+* ``ewma``: RiskMetrics recursion var ← λ·var + (1 − λ)·r², seeded with the first r², over the
+  returns whose weight is not negligible; incremental (O(1) per new sample) on the engine's
+  :class:`~bot.core.mids.MidHistory` (see :mod:`bot.core.mids`).
 * ``window``: root mean square of the last ``window`` returns.
 """
 
@@ -18,6 +20,7 @@ from typing import Literal, Sequence
 
 from pydantic import Field, model_validator
 
+from bot.core.mids import ewma_variance
 from bot.core.policies.base import PolicyParams
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
@@ -43,31 +46,10 @@ def annualise(var_per_return: float, interval_s: float) -> float:
         return math.inf
 
 
-def ewma_variance(returns: Sequence[float], lam: float) -> float:
-    var = returns[0] ** 2
-    for r in returns[1:]:
-        var = lam * var + (1 - lam) * r * r
-    return var
-
-
-EWMA_NEGLIGIBLE = 1e-12
-"""Returns whose EWMA weight has decayed below this are not read (a bounded cost per decision;
-the estimate moves by less than this fraction of the variance)."""
-
-
-def ewma_returns(mids: Sequence[float], lam: float, step: int = 1) -> list[float]:
-    """The log returns that still carry EWMA weight (at least :data:`EWMA_NEGLIGIBLE`): the cost
-    of an estimate stays bounded however long the history."""
-    horizon = math.ceil(math.log(EWMA_NEGLIGIBLE) / math.log(lam)) + 1
-    return log_returns(mids[-(horizon * step + 1):], step)
-
-
 def ewma_vol(mids: Sequence[float], lam: float, interval_s: float, step: int = 1) -> float:
     """Annualised EWMA vol of ``mids`` sampled every ``interval_s`` s (0.0 without a return)."""
-    returns = ewma_returns(mids, lam, step)
-    if not returns:
-        return 0.0
-    return annualise(ewma_variance(returns, lam), interval_s * step)
+    ewma = ewma_variance(mids, lam, step)
+    return annualise(ewma[0], interval_s * step) if ewma is not None else 0.0
 
 
 def window_vol(mids: Sequence[float], window: int, interval_s: float, step: int = 1) -> float | None:
@@ -128,11 +110,11 @@ def estimate(params: VolEstimatorParams, mids: Sequence[float], interval_s: floa
         return None
     step = 1 if params.return_interval_s is None else max(1, round(params.return_interval_s / interval_s))
     if params.estimator == "ewma":
-        returns = ewma_returns(mids, params.ewma_lambda, step)
-        if not returns:
+        ewma = ewma_variance(mids, params.ewma_lambda, step)
+        if ewma is None:
             return None
-        n = len(returns)
-        vol = annualise(ewma_variance(returns, params.ewma_lambda), interval_s * step)
+        var, n = ewma
+        vol = annualise(var, interval_s * step)
     else:
         window = window_vol(mids, params.window, interval_s, step)
         if window is None:
