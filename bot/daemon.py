@@ -264,6 +264,9 @@ class Daemon:
                     self._log.warning("redis.recovered", down_s=round(self._clock() - down_since, 3))
                     down_since = None
                 await self._refresh_kills()
+                for engine in self.engines.values():
+                    if engine.owned and engine.journal_behind:  # a write failed meanwhile: write it again
+                        await engine.resync_store()
             except Exception as exc:
                 now = self._clock()
                 down_since = down_since if down_since is not None else now

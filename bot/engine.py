@@ -131,6 +131,9 @@ class InstrumentEngine:
         self._target_decision: TargetDecision | None = None
         self._target_urgency: Urgency | None = None  # the current target's own, if it came with one
         self._redis_down = False
+        self._fenced: Fenced | None = None
+        self.journal_behind = False
+        """True after a write failed: Redis lacks some of this engine's state (:meth:`resync_store`)."""
         self.book: Book | None = None
         self._flow = TradeFlow()
         self.kill: KillSwitch | None = None
@@ -176,6 +179,7 @@ class InstrumentEngine:
     def attached(self, value: bool) -> None:
         self._attached = value
         self._placed_here.clear()  # attaching again (after a takeover, say): others may have recorded fills
+        self._fenced = None
 
     @property
     def position(self) -> PositionRecord:
@@ -303,6 +307,7 @@ class InstrumentEngine:
 
     def _fill_unrecorded(self, fill: Fill, position: PositionRecord, exc: BaseException) -> None:
         self._unrecorded.append((fill, position))
+        self.journal_behind = True
         self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
 
     def _counted(self, fill: Fill, p: PositionRecord) -> None:
@@ -333,7 +338,16 @@ class InstrumentEngine:
             self._unrecorded.pop(0)
 
     async def resync_store(self) -> None:
-        """After a Redis outage: write the fills, orders and target that could not be written."""
+        """After a Redis outage or a failed write: write the fills, orders and target that could
+        not be written (this engine's state is the truth)."""
+        self.journal_behind = False
+        try:
+            await self._resync()
+        except BaseException:
+            self.journal_behind = True
+            raise
+
+    async def _resync(self) -> None:
         await self.flush_unrecorded_fills()
         await self._store.save_position(self.symbol, self.position)
         if self._target_decision is not None:
@@ -434,6 +448,8 @@ class InstrumentEngine:
         )
 
     async def decide(self) -> None:
+        if self._fenced is not None:
+            raise self._fenced  # no longer ours: the daemon stops this engine
         if self.reconciling:
             return  # woken again when reconciliation ends
         now = self._clock()
@@ -536,12 +552,9 @@ class InstrumentEngine:
         if self._tracker is not None:
             self._tracker.on_target(self.symbol, now, decision.target, self.position.size,
                                     self.book.mid if self.book else None, self.target_deadline_ts)
-        try:
-            await self._store.save_target(self.symbol, decision, self._policy.type, now)  # type: ignore[attr-defined]
-        except Fenced:
-            raise  # no longer ours: the daemon stops this engine
-        except Exception as exc:  # Redis away: the target still holds; written again on return
-            self._log.error("journal.write_failed", what="target", error=type(exc).__name__)
+        # not waited for: it reaches Redis before this decision's orders (the instrument's writes go in order)
+        self._store.queue_target(self.symbol, decision, self._policy.type, now,  # type: ignore[attr-defined]
+                                 lambda exc: self._unrecorded_write("target", exc))
         self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
                        position=self.position.size, working=working_quantity(self.live_orders()),
                        policy=self._policy.type, reason=decision.rationale,
@@ -749,11 +762,22 @@ class InstrumentEngine:
 
     def _journal(self, order: Order) -> None:
         """Journal an order's change without waiting: the store sends it with its next pipeline,
-        in order with the instrument's other writes, and logs a failure."""
+        in order with the instrument's other writes; a failure is logged and marks the journal
+        behind (:attr:`journal_behind`)."""
         try:
-            self._store.queue_order(order)
+            self._store.queue_order(order, lambda exc: self._unrecorded_write(order.client_order_id, exc))
         except Exception as exc:
-            self._log.error("journal.write_failed", client_order_id=order.client_order_id, error=type(exc).__name__)
+            self._unrecorded_write(order.client_order_id, exc)
+
+    def _unrecorded_write(self, what: str, exc: BaseException) -> None:
+        """A queued write (an order's change, a target) failed. Fenced: the lease is lost, and
+        the next decision says so. Otherwise the journal is behind this engine's state until
+        :meth:`resync_store` writes it again (the daemon does once Redis answers)."""
+        if isinstance(exc, Fenced):
+            self._fenced = exc
+            return
+        self.journal_behind = True
+        self._log.error("journal.write_failed", what=what, error=type(exc).__name__)
 
     async def _set_order(self, order: Order, reason: str) -> None:
         """Keep and journal a changed order (see :meth:`_journal`), then log a terminal state;

@@ -166,3 +166,38 @@ async def test_scripts_are_loaded_again_when_redis_forgot_them(redis_url: str, p
         assert len(await store.load_orders(SYMBOL)) == 2
     finally:
         await store.close()
+
+
+async def test_an_intent_is_answered_before_place_intent_returns(redis_url: str, prefix: str) -> None:
+    """The intent goes out at once over the blocking connection: awaiting it does not yield to
+    the event loop, so nothing else runs between a decision and its order."""
+    store = RedisStore(redis_url, prefix)
+    try:
+        pending = store.place_intent(_intent(), SCOPES, reducing=False)
+        assert isinstance(pending, asyncio.Future) and pending.done()
+        cid, switch = await pending
+        assert cid is not None and switch is None
+        assert [o.client_order_id for o in await store.load_orders(SYMBOL)] == [cid]
+    finally:
+        await store.close()
+
+
+async def test_after_the_blocking_connection_fails_intents_take_the_pipelined_way(
+        redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RedisStore(redis_url, prefix)
+    writer = store._writer  # noqa: SLF001
+
+    def broken(wire: object) -> list[object]:
+        raise redis.ConnectionError("connection reset")
+
+    try:
+        monkeypatch.setattr(writer, "_execute_blocking", broken)
+        with pytest.raises(redis.ConnectionError):  # the intent's fate is not known: not sent
+            await store.place_intent(_intent(), SCOPES, reducing=False)
+        pending = store.place_intent(_intent(), SCOPES, reducing=False)  # resting: pipelined
+        assert not (isinstance(pending, asyncio.Future) and pending.done())
+        cid, _ = await pending
+        assert cid is not None and [o.client_order_id for o in await store.load_orders(SYMBOL)] == [cid]
+        assert (await store.kill_switch(SCOPES)) is None
+    finally:
+        await store.close()

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 def encode(obj: Any) -> dict[str, Any]:
     """A dataclass instance as a JSON-ready dict."""
-    return {f.name: _encode_value(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return {name: _encode_value(getattr(obj, name)) for name in _names(type(obj))}
 
 
 def decode(cls: type[T], data: dict[str, Any]) -> T:
@@ -28,7 +28,12 @@ def decode(cls: type[T], data: dict[str, Any]) -> T:
     return cls(**kwargs)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _encode_value(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, enum.Enum):
@@ -59,6 +64,11 @@ def _decode_value(tp: Any, value: Any) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return decode(tp, value)
     return value
+
+
+@functools.cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @functools.cache

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.core.types import Book, Level
+from bot.core.types import ZERO, Book, Level
 
 
 def _good(level: Level) -> bool:
-    return level.price.is_finite() and level.size.is_finite() and level.price > 0 and level.size > 0
+    # finiteness first (ordering a NaN raises); ZERO rather than 0 spares an int conversion per test
+    return level.price.is_finite() and level.size.is_finite() and level.price > ZERO and level.size > ZERO
+
+
+def _good_levels(levels: tuple[Level, ...]) -> tuple[Level, ...]:
+    """``levels`` itself when every level is good (the common case: no new tuple), else the good ones."""
+    for level in levels:
+        price, size = level.price, level.size
+        if not (price.is_finite() and size.is_finite() and price > ZERO and size > ZERO):  # _good, inlined
+            return tuple(filter(_good, levels))
+    return levels
 
 
 def sanitize(book: Book) -> tuple[Book | None, str | None]:
     """The book without bad levels, or ``None`` and the reason when it cannot be used."""
-    bids = tuple(lv for lv in book.bids if _good(lv))
-    asks = tuple(lv for lv in book.asks if _good(lv))
+    bids, asks = _good_levels(book.bids), _good_levels(book.asks)
     dropped = len(book.bids) + len(book.asks) - len(bids) - len(asks)
     if bids and asks and bids[0].price >= asks[0].price:
         kind = "locked" if bids[0].price == asks[0].price else "crossed"

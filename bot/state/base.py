@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from bot.core.planner import Urgency
 from bot.core.pnl import PnlBook
@@ -65,8 +65,8 @@ class Store(Protocol):
     async def next_client_order_id(self, symbol: str) -> str:
         """A client order id never used before (unique across restarts)."""
 
-    async def place_intent(self, order: Order, scopes: tuple[str, ...],
-                           reducing: bool) -> tuple[str | None, KillSwitch | None]:
+    def place_intent(self, order: Order, scopes: tuple[str, ...],
+                     reducing: bool) -> Awaitable[tuple[str | None, KillSwitch | None]]:
         """A new order's last check and its intent, as one step: refused (``None``) while the
         first engaged switch among ``scopes`` holds, unless that switch flattens and the order
         is ``reducing``; otherwise journalled under a new client order id, which is returned.
@@ -75,9 +75,9 @@ class Store(Protocol):
     async def save_order(self, order: Order) -> None:
         """Journal an order: its intent before it is sent, then every change."""
 
-    def queue_order(self, order: Order) -> None:
+    def queue_order(self, order: Order, failed: Callable[[BaseException], None] | None = None) -> None:
         """Journal an order's change without waiting (changes after the venue's answer), in
-        order with the instrument's other writes; a failure is logged."""
+        order with the instrument's other writes; a failure goes to ``failed``, else is logged."""
 
     async def flush(self) -> None:
         """Wait until every write made so far, queued ones too, has been answered."""
@@ -101,9 +101,14 @@ class Store(Protocol):
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None: ...
 
+    def queue_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float,
+                     failed: Callable[[BaseException], None]) -> None:
+        """:meth:`save_target` without waiting, in order with the instrument's other writes;
+        ``failed`` gets the error if it fails (:class:`Fenced` when the lease is lost)."""
+
     async def load_target(self, symbol: str) -> SavedTarget | None: ...
 
-    async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
+    def kill_switch(self, scopes: tuple[str, ...]) -> Awaitable[KillSwitch | None]:
         """The first engaged switch among ``scopes`` (see :func:`kill_scopes`), or ``None``."""
 
     async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None: ...

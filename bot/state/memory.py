@@ -37,7 +37,7 @@ class MemoryStore:
     async def save_order(self, order: Order) -> None:
         self.queue_order(order)
 
-    def queue_order(self, order: Order) -> None:
+    def queue_order(self, order: Order, failed: Callable[[BaseException], None] | None = None) -> None:
         if order.status.is_live:
             self.orders[order.symbol][order.client_order_id] = order
         else:
@@ -73,6 +73,10 @@ class MemoryStore:
         self.positions[symbol] = position
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
+        self.queue_target(symbol, decision, policy, ts, lambda exc: None)
+
+    def queue_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float,
+                     failed: Callable[[BaseException], None]) -> None:
         self.targets[symbol] = SavedTarget(decision.target, ts, decision.urgency)
 
     async def load_target(self, symbol: str) -> SavedTarget | None:

@@ -14,8 +14,9 @@ import json
 import os
 import time
 from decimal import Decimal
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
+import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -29,6 +30,8 @@ from bot.log import get_logger
 from bot.core.planner import Urgency
 from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget
 from bot.state.keys import Keys, redact_url
+
+T = TypeVar("T")
 
 START_HINT = "start one with `redis-server --daemonize yes`, or point SCALEBOT_REDIS_URL (or redis.url) at one"
 
@@ -131,6 +134,10 @@ class StoreUnavailable(ScalebotError):
 
 JOURNAL_MAXLEN = 1_000_000
 """Journal entries kept per instrument (approximately); older ones are trimmed."""
+BLOCKING_TIMEOUT_S = 0.1
+"""How long a new order's intent may hold the event loop waiting for Redis (connect or reply)."""
+BLOCKING_RETRY_S = 1.0
+"""After the blocking connection failed, intents take the pipelined way for this long."""
 
 
 class RedisStore:
@@ -140,7 +147,8 @@ class RedisStore:
         self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
-        self._writer = _Writer(self._redis)
+        self._writer = _Writer(self._redis, redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=BLOCKING_TIMEOUT_S, socket_timeout=BLOCKING_TIMEOUT_S))
         """Every write of an instrument's keys and every kill-switch read goes through it: one
         pipeline at a time, in the order they were made (pooled connections could land them out
         of order, an older position over a newer one)."""
@@ -152,6 +160,7 @@ class RedisStore:
     async def close(self) -> None:
         await self.flush()
         await self._redis.aclose()
+        self._writer.close()
 
     async def flush(self) -> None:
         """Wait until every write made so far has been answered (the queued ones too)."""
@@ -172,10 +181,20 @@ class RedisStore:
         return sorted(await self._redis.smembers(self.keys.instruments))
 
     async def save_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> None:
+        await self._write(symbol, self._target_ops(symbol, decision, policy, ts))
+
+    def queue_target(self, symbol: str, decision: TargetDecision, policy: str, ts: float,
+                     failed: Callable[[BaseException], None]) -> None:
+        """:meth:`save_target` without waiting, in order with the instrument's other writes;
+        ``failed`` gets the error (:class:`Fenced` when the lease is lost)."""
+        self._writer.submit(_Call("write", symbol, [self.keys.fence(symbol)], [], self._tokens.get(symbol, ""),
+                                  ops=self._target_ops(symbol, decision, policy, ts), failed=failed))
+
+    def _target_ops(self, symbol: str, decision: TargetDecision, policy: str, ts: float) -> list[tuple[Any, ...]]:
         fields = {"target": str(decision.target), "unit": decision.unit, "policy": policy,
                   "rationale": decision.rationale, "ts": repr(ts),
                   "urgency": json.dumps(encode(decision.urgency)) if decision.urgency is not None else ""}
-        await self._write(symbol, [("HSET", self.keys.target(symbol), *_flat(fields))])
+        return [("HSET", self.keys.target(symbol), *_flat(fields))]
 
     async def load_target(self, symbol: str) -> SavedTarget | None:
         await self.flush()
@@ -212,43 +231,48 @@ class RedisStore:
         self._last_seq[symbol] = seq
         return f"{self.keys.instrument_tag(symbol)}-{self._run}-{seq}"
 
-    async def place_intent(self, order: Order, scopes: tuple[str, ...],
-                           reducing: bool) -> tuple[str | None, KillSwitch | None]:
+    def place_intent(self, order: Order, scopes: tuple[str, ...],
+                     reducing: bool) -> Awaitable[tuple[str | None, KillSwitch | None]]:
         """Journal a new order's intent in one round trip, or refuse it: the first engaged kill
         switch among ``scopes`` (widest first) refuses it unless that switch flattens and the
         order is ``reducing``; a stale lease token raises :class:`Fenced`. Otherwise the order,
         with a new client order id (as :meth:`next_client_order_id`), goes into the working set
         and the journal. Returns that id (``None`` when refused) and the switch found, if any.
-        ``order.client_order_id`` is ignored."""
+        ``order.client_order_id`` is ignored. Sent at once and answered before this returns when
+        it can be (see :meth:`_Writer.ask`): awaiting the answer then does not yield to the loop."""
         symbol = order.symbol
         keys = self.keys
         token = self._tokens.get(symbol, "")
         head, tail = _order_json_around_id(order)
-        seq, scope, fields = await self._writer.call(_Call(
-            "place", symbol,
-            [keys.fence(symbol), keys.order_seq(symbol), keys.orders(symbol), keys.journal(symbol),
-             *(keys.kill(s) for s in scopes)],
-            [token, "1" if reducing else "0", str(self._last_seq.get(symbol, 0)),
-             f"{keys.instrument_tag(symbol)}-{self._run}-", head, tail, str(JOURNAL_MAXLEN)], token))
+        call = _Call("place", symbol,
+                     [keys.fence(symbol), keys.order_seq(symbol), keys.orders(symbol), keys.journal(symbol),
+                      *(keys.kill(s) for s in scopes)],
+                     [token, "1" if reducing else "0", str(self._last_seq.get(symbol, 0)),
+                      f"{keys.instrument_tag(symbol)}-{self._run}-", head, tail, str(JOURNAL_MAXLEN)], token)
+        return _then(self._writer.ask(call), lambda reply: self._placed(symbol, scopes, reply))
+
+    def _placed(self, symbol: str, scopes: tuple[str, ...], reply: Any) -> tuple[str | None, KillSwitch | None]:
+        seq, scope, fields = reply
         switch = _kill_switch(scopes[scope - 1], fields) if scope else None
         if not seq:
             return None, switch
         self._last_seq[symbol] = max(int(seq), self._last_seq.get(symbol, 0))
-        return f"{keys.instrument_tag(symbol)}-{self._run}-{seq}", switch
+        return f"{self.keys.instrument_tag(symbol)}-{self._run}-{seq}", switch
 
     async def save_order(self, order: Order) -> None:
         """Journal an order (its intent before it is sent, then each change); a terminal order
         leaves the working set."""
         await self._write(order.symbol, self._order_ops(order))
 
-    def queue_order(self, order: Order) -> None:
+    def queue_order(self, order: Order, failed: Callable[[BaseException], None] | None = None) -> None:
         """Journal an order's change without waiting for Redis (for changes after the venue's
         answer): it goes out with the next pipeline, after every earlier write of the
-        instrument and before every later one; a failure is logged (``journal.write_failed``)."""
+        instrument and before every later one; a failure goes to ``failed``, else is logged
+        (``journal.write_failed``)."""
         symbol = order.symbol
         token = self._tokens.get(symbol, "")
         self._writer.submit(_Call("write", symbol, [self.keys.fence(symbol)], [], token,
-                                  ops=self._order_ops(order), what=order.client_order_id))
+                                  ops=self._order_ops(order), what=order.client_order_id, failed=failed))
 
     def _order_ops(self, order: Order) -> list[tuple[Any, ...]]:
         key = self.keys.orders(order.symbol)
@@ -366,11 +390,11 @@ class RedisStore:
                                     "ts": repr(ts)})
         pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
 
-    async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
-        """The first engaged switch among ``scopes``, or ``None``. One script call, sent with
-        the other pending writes and reads (one round trip)."""
-        scope, fields = await self._writer.call(_Call("kill", "", [self.keys.kill(s) for s in scopes], []))
-        return _kill_switch(scopes[scope - 1], fields) if scope else None
+    def kill_switch(self, scopes: tuple[str, ...]) -> Awaitable[KillSwitch | None]:
+        """The first engaged switch among ``scopes``, or ``None``. One script call, sent at once
+        when it can be (as :meth:`place_intent`), else with the other pending writes and reads."""
+        reply = self._writer.ask(_Call("kill", "", [self.keys.kill(s) for s in scopes], []))
+        return _then(reply, lambda r: _kill_switch(scopes[r[0] - 1], r[1]) if r[0] else None)
 
     async def audit(self, count: int = 100) -> list[dict[str, str]]:
         """The most recent kill-switch engagements and lifts, oldest first."""
@@ -538,8 +562,11 @@ class _Writer:
     MAX_PIPELINES = 8
     """Pipelines out at once through redis-py's pool (each holds a connection)."""
 
-    def __init__(self, redis: aioredis.Redis):
+    def __init__(self, redis: aioredis.Redis, blocking: redis.Redis):
         self._redis = redis
+        self._blocking = blocking
+        """A connection of its own for :meth:`call_now` (redis-py's blocking client)."""
+        self._blocking_down_until = float("-inf")
         self._queue: list[_Call] = []
         self._busy: dict[str, int] = {}
         """Instruments with calls in a pipeline that is out, and how many."""
@@ -556,6 +583,53 @@ class _Writer:
         call.future = asyncio.get_running_loop().create_future()
         self.submit(call)
         return await call.future
+
+    def ask(self, call: _Call) -> asyncio.Future[Any]:
+        """The future of ``call``'s reply: already resolved when it could go at once
+        (:meth:`call_now`), else resolved when its pipeline is answered."""
+        future = asyncio.get_running_loop().create_future()
+        try:
+            sent, reply = self.call_now(call)
+        except Exception as exc:
+            future.set_exception(exc)
+            return future
+        if sent:
+            future.set_result(reply)
+            return future
+        call.future = future
+        self.submit(call)
+        return future
+
+    def call_now(self, call: _Call) -> tuple[bool, Any]:
+        """Send ``call`` alone, at once, over the blocking connection, and wait for its reply
+        holding the event loop (one loopback round trip, at most :data:`BLOCKING_TIMEOUT_S`): a
+        new order's intent or a kill-switch read does not wait behind the loop's other work.
+        It may pass the instrument's queued writes: it touches no key they write (the intent's
+        keys are the new order's and the id sequence; its journal entry may land between theirs).
+        ``(True, reply)``, its error raised; ``(False, None)`` while the blocking connection is
+        resting after a failure: then :meth:`call` it."""
+        if time.monotonic() < self._blocking_down_until:
+            return False, None
+        wire = _merge([call])
+        try:
+            results = self._execute_blocking(wire)
+            if isinstance(results[0], NoScriptError):  # Redis restarted or flushed its scripts
+                for body in _SCRIPTS.values():
+                    self._blocking.script_load(body)
+                results = self._execute_blocking(wire)
+        except Exception as exc:
+            self._blocking_down_until = time.monotonic() + BLOCKING_RETRY_S
+            raise exc from None
+        outcome = _outcome(call, results[0])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return True, outcome
+
+    def _execute_blocking(self, wire: list[_Wire]) -> list[Any]:
+        return _pipeline(self._blocking, wire).execute(raise_on_error=False)
+
+    def close(self) -> None:
+        self._blocking.close()
 
     async def flush(self) -> None:
         """Until every call submitted so far (and since) is answered; a cancelled caller does
@@ -630,10 +704,15 @@ class _Writer:
                 _settle(call, result)
 
     async def _execute(self, wire: list[_Wire]) -> list[Any]:
-        pipe = self._redis.pipeline(transaction=False)
-        for w in wire:
-            pipe.execute_command("EVALSHA", _SHAS[w.kind], len(w.keys), *w.keys, *w.args)
-        return await pipe.execute(raise_on_error=False)
+        return await _pipeline(self._redis, wire).execute(raise_on_error=False)
+
+
+def _pipeline(client: Any, wire: list[_Wire]) -> Any:
+    """A pipeline (of redis-py's asyncio or blocking client) of ``wire``'s script calls."""
+    pipe = client.pipeline(transaction=False)
+    for w in wire:
+        pipe.execute_command("EVALSHA", _SHAS[w.kind], len(w.keys), *w.keys, *w.args)
+    return pipe
 
 
 def _merge(batch: list[_Call]) -> list[_Wire]:
@@ -670,10 +749,31 @@ def _fenced_args(fence: str, token: str, ops: list[tuple[Any, ...]]) -> tuple[li
     return keys, [token, json.dumps(encoded)]
 
 
+def _then(reply: asyncio.Future[Any], make: Callable[[Any], T]) -> Awaitable[T]:
+    """``make(reply)`` as an awaitable: a resolved future if ``reply`` is (awaiting it does not
+    yield to the loop), else a coroutine that waits for it."""
+    if not reply.done():
+        async def later() -> T:
+            return make(await reply)
+        return later()
+    out: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    try:
+        out.set_result(make(reply.result()))
+    except Exception as exc:
+        out.set_exception(exc)
+    return out
+
+
+def _outcome(call: _Call, result: Any) -> Any:
+    """The reply, or the error (a stale lease token as :class:`Fenced`)."""
+    if isinstance(result, ResponseError) and "FENCED" in str(result):
+        return Fenced(f"{call.symbol}: lease token {call.token or None} is stale; another instance owns it")
+    return result
+
+
 def _settle(call: _Call, result: Any) -> None:
+    result = _outcome(call, result)
     if isinstance(result, BaseException):
-        if isinstance(result, ResponseError) and "FENCED" in str(result):
-            result = Fenced(f"{call.symbol}: lease token {call.token or None} is stale; another instance owns it")
         if call.failed is not None:
             call.failed(result)
         elif call.future is None:

@@ -130,3 +130,43 @@ def test_within_budget_keeps_every_cancel_then_the_rest_in_order() -> None:
     assert within_budget([place, cancels[0], reprice, cancels[1]], 3) == ([*cancels, place], 1)
     assert within_budget([place, cancels[0], reprice, cancels[1]], 0) == (cancels, 2)
     assert within_budget([place, reprice], 5) == ([place, reprice], 0)
+
+
+class FlakyJournal(MemoryStore):
+    """Queued order and target writes fail while ``down``, as Redis on a dead connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def queue_order(self, order, failed=None):  # type: ignore[no-untyped-def]
+        if self.down and failed is not None:
+            failed(ConnectionError("connection closed"))
+            return
+        super().queue_order(order, failed)
+
+    def queue_target(self, symbol, decision, policy, ts, failed):  # type: ignore[no-untyped-def]
+        if self.down:
+            failed(ConnectionError("connection closed"))
+            return
+        super().queue_target(symbol, decision, policy, ts, failed)
+
+
+async def test_a_failed_queued_write_marks_the_journal_behind_until_resynced() -> None:
+    now = [1000.0]
+    venue = RefusingVenue(accept=1)
+    store = FlakyJournal()
+    e = engine(venue, now)
+    e._store = store  # noqa: SLF001
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    with capture_logs() as logs:
+        await e.decide()
+    assert e.journal_behind and len(venue.placed) == 1
+    assert {"target", venue.placed[0].client_order_id} <= {x.get("what") for x in logs
+                                                           if x["event"] == "journal.write_failed"}
+    assert store.targets == {} and all(o.status is OrderStatus.PENDING for o in store.orders["BTC-PERP"].values())
+    store.down = False
+    await e.resync_store()
+    assert not e.journal_behind
+    assert store.targets["BTC-PERP"].target == D("1")
+    assert [o.status for o in store.orders["BTC-PERP"].values()] == [OrderStatus.OPEN]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.market_data import sanitize
+from bot.core.types import Book, Level
 
 from .support import book
 
@@ -19,6 +23,8 @@ from .support import book
     ((("101", "1"),), (("100", "1"),), False, "crossed book: best bid 101 >= best ask 100"),
     ((("100", "1"),), (("100", "1"),), False, "locked book: best bid 100 >= best ask 100"),
     ((("NaN", "1"), ("101", "1")), (("101", "1"),), False, "locked book: best bid 101 >= best ask 101"),
+    ((), (), False, "no usable level (0 dropped)"),
+    ((("sNaN", "1"), ("-Infinity", "1"), ("100", "-0")), (("101", "-NaN"),), False, "no usable level (4 dropped)"),
 ])
 def test_sanitize(bids, asks, usable: bool, reason: str | None) -> None:
     clean, problem = sanitize(book(bids=bids, asks=asks))
@@ -32,3 +38,49 @@ def test_sanitize(bids, asks, usable: bool, reason: str | None) -> None:
 def test_one_sided_book_is_usable() -> None:
     clean, problem = sanitize(book(bids=(("100", "1"),), asks=()))
     assert clean is not None and problem is None and clean.best_bid == Decimal("100")
+
+
+def test_clean_book_is_returned_as_is() -> None:
+    clean_book = book(bids=(("100", "1"), ("99", "2")), asks=(("101", "1"),))
+    assert sanitize(clean_book) == (clean_book, None) and sanitize(clean_book)[0] is clean_book
+
+
+def _reference_sanitize(book: Book) -> tuple[Book | None, str | None]:
+    """The original, straightforward implementation: the fast one must agree with it exactly."""
+
+    def good(level: Level) -> bool:
+        return level.price.is_finite() and level.size.is_finite() and level.price > 0 and level.size > 0
+
+    bids = tuple(lv for lv in book.bids if good(lv))
+    asks = tuple(lv for lv in book.asks if good(lv))
+    dropped = len(book.bids) + len(book.asks) - len(bids) - len(asks)
+    if bids and asks and bids[0].price >= asks[0].price:
+        kind = "locked" if bids[0].price == asks[0].price else "crossed"
+        return None, f"{kind} book: best bid {bids[0].price} >= best ask {asks[0].price}"
+    if not bids and not asks:
+        return None, f"no usable level ({dropped} dropped)"
+    clean = book if dropped == 0 else replace(book, bids=bids, asks=asks)
+    return clean, (f"{dropped} bad level(s) dropped" if dropped else None)
+
+
+# few distinct prices, so crossed and locked books are common; specials make bad levels common too
+_SPECIALS = ("NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "0", "-0", "-1", "-0.5")
+_values = st.one_of(st.sampled_from(_SPECIALS).map(Decimal),
+                    st.integers(1, 12).map(Decimal), st.integers(1, 1200).map(lambda n: Decimal(n).scaleb(-2)))
+_sides = st.lists(st.builds(Level, _values, _values), max_size=6).map(tuple)
+
+
+@settings(max_examples=500, deadline=None)
+@given(bids=_sides, asks=_sides)
+def test_sanitize_agrees_with_the_reference(bids: tuple[Level, ...], asks: tuple[Level, ...]) -> None:
+    raw = Book("BTC-PERP", bids, asks, 1000.0)
+    clean, problem = sanitize(raw)
+    expected_clean, expected_problem = _reference_sanitize(raw)
+    assert problem == expected_problem
+    assert (clean is None) == (expected_clean is None) and (clean is raw) == (expected_clean is raw)
+    if clean is not None:
+        assert expected_clean is not None
+        # compare levels by identity: the kept levels are the very same objects, in the same order
+        assert [id(lv) for lv in clean.bids] == [id(lv) for lv in expected_clean.bids]
+        assert [id(lv) for lv in clean.asks] == [id(lv) for lv in expected_clean.asks]
+        assert (clean.symbol, clean.ts) == (raw.symbol, raw.ts)
