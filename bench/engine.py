@@ -37,6 +37,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
+import itertools
 import random
 import resource
 import time
@@ -62,8 +64,12 @@ from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
 
 BURST = 100
 """Market events the dispatcher takes in before it yields to the event loop (one read's worth)."""
-CHUNK = 20_000
-"""Events generated at a time (untimed), so memory does not grow with the event count."""
+WARMUP = 10_000
+"""Events before latencies count: the first targets of every instrument come at once (about the
+fifth book of each), a one-off burst of decisions that is startup, not steady state."""
+CHUNK = 2_000
+"""Events generated at a time (untimed; about 3 MB of books and trades), so memory does not grow
+with the event count; a chunk is dropped once fed."""
 
 Step = tuple[Book, list[Trade]]
 
@@ -115,13 +121,15 @@ class _BenchEngine(InstrumentEngine):
         super().__init__(**kwargs)
         self.timing = timing
         self.arrived: float | None = None
+        self.arrived_measured = False
         self.seen: float | None = None
+        self.seen_measured = False
         self.started = 0.0
         self.acted = True
         self.busy = False
 
     async def decide(self) -> None:
-        self.seen, self.arrived = self.arrived, None
+        self.seen, self.seen_measured, self.arrived = self.arrived, self.arrived_measured, None
         self.started, self.acted, self.busy = _clock(), False, True
         try:
             await super().decide()
@@ -133,6 +141,8 @@ class _BenchEngine(InstrumentEngine):
         if self.acted:
             return
         self.acted = True
+        if not self.seen_measured:  # warming up
+            return
         now = _clock()
         self.timing.decision_to_action.append(now - self.started)
         if self.seen is not None:
@@ -174,7 +184,7 @@ async def run(args: argparse.Namespace) -> None:
     configure("json", "error")
     prefix = f"bench:{uuid.uuid4().hex[:8]}"
     instruments = [_instrument(i) for i in range(args.instruments)]
-    chunks = _step_chunks(instruments, args.events, args.seed)
+    chunks = _timed(_step_chunks(instruments, args.events, args.seed))
     first = next(chunks)
     round_trips = _count_round_trips()
     store = RedisStore(args.redis, prefix)
@@ -194,13 +204,15 @@ async def run(args: argparse.Namespace) -> None:
             timing, spec=inst.spec, policy=policy,
             execution=ExecutionParams(Decimal("0.05"), min_order_lifetime_s=0.2),
             limits=RiskLimits(Decimal(10), Decimal(1), stale_after_s=3600), sample_interval_s=0.01,
-            venue=venue, store=store, throttler=throttler, clock=clock, portfolio=portfolio)
+            venue=venue, store=store, throttler=throttler, clock=clock, monotonic=_clock, portfolio=portfolio)
     venue.engines = engines
     exchanges = {symbol: venue._exchanges[symbol] for symbol in engines}  # noqa: SLF001  (matching, as venue.step does)
     queue = venue._queue  # noqa: SLF001  (follow-up updates of IOC orders, as venue.events() yields them)
     client = redis.Redis.from_url(args.redis)
     commands_before = client.info("stats")["total_commands_processed"]
     trips_before = round_trips[0]
+    gc.collect()
+    gc.freeze()  # as the daemon does once started
     runners = [asyncio.create_task(e.run()) for e in engines.values()]
     await asyncio.sleep(0)
     profile = cProfile.Profile() if args.profile else None
@@ -209,7 +221,9 @@ async def run(args: argparse.Namespace) -> None:
     rate = args.rate
     cap = args.burst or 1 << 62
     lag = 0.0
-    for chunk in _chain(first, chunks):
+    stream = itertools.chain((first,), chunks)
+    del first
+    for chunk in stream:
         started, cpu_started = _clock(), time.process_time()
         if profile:
             profile.enable()
@@ -231,6 +245,7 @@ async def run(args: argparse.Namespace) -> None:
                 engine = engines[symbol]
                 if engine.arrived is None:  # the first event this engine's next decision sees
                     engine.arrived = origin + events / rate if rate else _clock()
+                    engine.arrived_measured = events >= args.warmup
                 now[0] = book.ts
                 venue._books[symbol] = book  # noqa: SLF001  (what the exchange matches new orders against)
                 updates = exchanges[symbol].on_market(book, trades)
@@ -253,17 +268,13 @@ async def run(args: argparse.Namespace) -> None:
             profile.disable()
         elapsed += _clock() - started
         cpu += time.process_time() - cpu_started
+        del chunk  # not kept while the next one is generated
     started, cpu_started = _clock(), time.process_time()
-    if profile:
-        profile.enable()
-    while any(e.busy or e._wake.is_set() for e in engines.values()):  # noqa: SLF001
-        await asyncio.sleep(0)
-    await store.flush()
-    if profile:
-        profile.disable()
-        profile.dump_stats(args.profile)
+    await _idle(engines, store)
     elapsed += _clock() - started
     cpu += time.process_time() - cpu_started
+    if profile:
+        profile.dump_stats(args.profile)
     trips = round_trips[0] - trips_before
     commands = client.info("stats")["total_commands_processed"] - commands_before - 1
     for runner in runners:
@@ -296,9 +307,15 @@ async def run(args: argparse.Namespace) -> None:
           f"{trips / max(decisions, 1):.2f} | {commands / max(decisions, 1):.2f} | {rss:.0f} |")
 
 
-def _chain(first: list[Step], rest: Iterator[list[Step]]) -> Iterator[list[Step]]:
-    """The chunks, generating each while the timed clock stands still."""
-    yield first
+async def _idle(engines: dict[str, _BenchEngine], store: RedisStore) -> None:
+    """Until every engine has decided on what it was given and Redis has answered every write."""
+    while any(e.busy or e._wake.is_set() for e in engines.values()):  # noqa: SLF001
+        await asyncio.sleep(0)
+    await store.flush()
+
+
+def _timed(rest: Iterator[list[Step]]) -> Iterator[list[Step]]:
+    """The chunks, each generated while the timed clock stands still (none is kept once fed)."""
     while True:
         paused = time.perf_counter()
         chunk = next(rest, None)
@@ -306,6 +323,7 @@ def _chain(first: list[Step], rest: Iterator[list[Step]]) -> Iterator[list[Step]
         if chunk is None:
             return
         yield chunk
+        del chunk
 
 
 _PAUSED = [0.0]
@@ -328,6 +346,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=None,
                         help=f"most events taken in a turn before yielding to the loop (0: no limit); default "
                              f"{BURST} unpaced, no limit with --rate")
+    parser.add_argument("--warmup", type=int, default=WARMUP,
+                        help="latencies are measured for decisions on events after this many (default %(default)s)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--profile", help="write a cProfile of the timed part (generation excluded) here")
     args = parser.parse_args()

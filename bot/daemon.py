@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import socket
 import time
@@ -75,6 +76,8 @@ class Daemon:
                                          clock=self._clock, portfolio=self.portfolio, metrics=self._metrics,
                                          tracker=self.tracker)
             await self.store.register_instruments(symbols)
+            gc.collect()
+            gc.freeze()  # what startup made (modules, markets, engines) is never scanned again: shorter GC pauses
             self._log.info("daemon.started", mode=self.config.mode, venue=self.venue.name, instruments=symbols,
                            prefix=self.config.redis.prefix, instance=self.instance)
             return await self._supervise(stop)

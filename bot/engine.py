@@ -51,6 +51,8 @@ MAX_MID_SAMPLES = 2048
 MAX_SEEN_FILLS = 100_000
 """Trade ids remembered for deduplication (bounded memory over months of fills); a duplicate
 older than that many later fills is far beyond any venue's redelivery."""
+BEHIND_AFTER_S = 0.005
+"""A decision that starts later than this after the update that woke it is behind (see ``_behind``)."""
 BAD_DATA_LOG_EVERY = 1000
 """A run of rejected books is logged on the first and then every this many."""
 MAX_BACK_OFF_TICKS = 5
@@ -91,6 +93,7 @@ class InstrumentEngine:
         store: Store,
         throttler: ActionBudget,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.perf_counter,
         portfolio: Portfolio | None = None,
         account_limits: AccountLimits = AccountLimits(),
         guards: GuardLimits = GuardLimits(),
@@ -121,6 +124,8 @@ class InstrumentEngine:
         self._store = store
         self._throttler = throttler
         self._clock = clock
+        self._monotonic = monotonic
+        """Seconds on a monotonic clock, for how long things take (``clock`` is the venue's time)."""
         self._portfolio = portfolio or Portfolio(capital_usd=0.0, options=[])
         self._portfolio.add(self)
         self._log = get_logger(instrument=spec.symbol)
@@ -135,6 +140,7 @@ class InstrumentEngine:
         self.journal_behind = False
         """True after a write failed: Redis lacks some of this engine's state (:meth:`resync_store`)."""
         self.book: Book | None = None
+        self._mid: float | None = None
         self._flow = TradeFlow()
         self.kill: KillSwitch | None = None
         self.factors = MarketFactors()
@@ -152,6 +158,11 @@ class InstrumentEngine:
         self._dust_logged_for: Decimal | None = None
         self._started_ts = clock()
         self._wake = asyncio.Event()
+        self._woken_at = 0.0
+        self._behind = False
+        """This decision started more than BEHIND_AFTER_S after the update that woke it: the
+        process is behind, so its Redis round trips are pipelined with the others' (throughput)
+        instead of sent at once holding the loop (latency)."""
         self.owned = False
         """True while this instance holds the instrument's lease (the daemon sets it)."""
         self._placed_here: set[str] = set()
@@ -202,14 +213,16 @@ class InstrumentEngine:
             return  # keep the last good book: it ages into the stale-data limit
         book = clean
         self.book = book
+        mid = book.mid
+        self._mid = float(mid) if mid is not None else None
         if self._position.size != 0 or self._best_mid is not None:
             self._track_best_mid()
         self._pnl_view = None
-        if book.bids and book.asks and book.ts - self._last_sample_ts >= self._sample_interval_s:
-            self._mids.append(float(book.mid))  # type: ignore[arg-type]
+        if self._mid is not None and book.ts - self._last_sample_ts >= self._sample_interval_s:
+            self._mids.append(self._mid)
             self._last_sample_ts = book.ts
             self._vol = None
-        self._wake.set()
+        self._wake_up()
 
     def on_trade(self, trade: Trade) -> None:
         """A public print: counted into the recent trade flow that the planner's queue-aware
@@ -237,14 +250,14 @@ class InstrumentEngine:
     async def on_order_update(self, update: OrderUpdate) -> None:
         if update.post_only_rejected and update.client_order_id in self.orders:
             await self._post_only_rejected(update.client_order_id, update.reason)
-            self._wake.set()
+            self._wake_up()
             return
         if update.fill is not None:
             await self.apply_fill(update.fill)
         order = self.orders.get(update.client_order_id)
         if order is not None:
             await self._set_order(apply_update(order, update), update.reason)
-        self._wake.set()
+        self._wake_up()
 
     def set_kill(self, switch: KillSwitch | None) -> None:
         """The kill switch as last read from Redis; engaging it cancels every working order."""
@@ -254,7 +267,7 @@ class InstrumentEngine:
         elif switch is None and self.kill is not None:
             self._log.info("kill_switch.lifted", scope=self.kill.scope)
         self.kill = switch
-        self._wake.set()
+        self._wake_up()
 
     async def apply_fill(self, fill: Fill) -> bool:
         """Count ``fill`` into the position once, by trade id; returns False for a duplicate.
@@ -366,7 +379,8 @@ class InstrumentEngine:
         return [o for o in self.orders.values() if o.status.is_live]
 
     def mid(self) -> float | None:
-        return float(self.book.mid) if self.book is not None and self.book.mid is not None else None
+        """The latest book's mid (quote currency), ``None`` without a two-sided book."""
+        return self._mid
 
     def position_contracts(self) -> float:
         return float(self.position.size)
@@ -384,10 +398,7 @@ class InstrumentEngine:
         """The P&L view at the current mid; computed once per book or fill."""
         if self._pnl_view is None:
             mark = self.book.mid if self.book is not None else None
-            view = pnl.view(self.position.pnl, self.position.size, self.spec, mark)
-            if view.best_mid_since_entry != self._best_mid:
-                view = replace(view, best_mid_since_entry=self._best_mid)
-            self._pnl_view = view
+            self._pnl_view = pnl.view(self.position.pnl, self.position.size, self.spec, mark, self._best_mid)
         return self._pnl_view
 
     def state(self, now: float, views: frozenset[str] = VIEWS) -> InstrumentState:
@@ -416,15 +427,22 @@ class InstrumentEngine:
         (a cancellation a library swallowed included); cancels still go out."""
         self.stopped = True
 
+    def _wake_up(self) -> None:
+        """Something changed: the decision task runs on the latest state (updates until then are conflated)."""
+        if not self._wake.is_set():
+            self._woken_at = self._monotonic()
+            self._wake.set()
+
     async def run(self) -> None:
         """Decide whenever something changed; updates that arrive meanwhile are conflated."""
         while not self.stopped:
             await self._wake.wait()
             self._wake.clear()
-            started = time.perf_counter()
+            started = self._monotonic()
+            self._behind = started - self._woken_at > BEHIND_AFTER_S
             await self.decide()
             if self._metrics is not None:
-                self._metrics.decision_seconds.labels(self.symbol).observe(time.perf_counter() - started)
+                self._metrics.decision_seconds.labels(self.symbol).observe(self._monotonic() - started)
 
     def reconfigure(self, *, policy: PolicyParams, modifiers: Sequence[ModifierConfig], execution: ExecutionParams,
                     limits: RiskLimits, guards: GuardLimits) -> None:
@@ -432,7 +450,7 @@ class InstrumentEngine:
         self._policy, self._modifiers, self._execution = policy, tuple(modifiers), execution
         self._limits, self._guards = limits, guards
         self._needs = None
-        self._wake.set()
+        self._wake_up()
 
     def summary(self) -> dict[str, Any]:
         """The numbers of the periodic ``summary`` event (sizes in contracts, money in USD)."""
@@ -577,7 +595,7 @@ class InstrumentEngine:
         """Kill switch (re-read from Redis) and risk limits, right before a moved order (a new
         one's kill-switch read goes with its intent: :meth:`_place`)."""
         try:
-            switch = await self._store.kill_switch(self.scopes)
+            switch = await self._store.kill_switch(self.scopes, at_once=not self._behind)
             self._redis_down = False
         except Exception as exc:  # Redis unreachable: never trade blind
             self._redis_unreachable(exc)
@@ -625,7 +643,8 @@ class InstrumentEngine:
         intent = Order("", self.symbol, action.side, action.price, action.size, OrderStatus.PENDING, now,
                        target=self.target, reason=action.reason)
         # the kill switch re-read from Redis and the intent journalled, in one round trip
-        result, error, cancelled = await _to_the_end(self._store.place_intent(intent, self.scopes, reducing))
+        result, error, cancelled = await _to_the_end(
+            self._store.place_intent(intent, self.scopes, reducing, at_once=not self._behind))
         if isinstance(error, Fenced):
             self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(error).__name__)
         elif error is not None:  # Redis unreachable: never trade blind

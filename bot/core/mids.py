@@ -13,7 +13,9 @@ estimate costs O(1) per new sample. Both agree to within that negligible weight.
 
 from __future__ import annotations
 
+import functools
 import math
+from array import array
 from typing import Iterator, Sequence, overload
 
 EWMA_NEGLIGIBLE = 1e-12
@@ -21,6 +23,7 @@ EWMA_NEGLIGIBLE = 1e-12
 this fraction of the variance)."""
 
 
+@functools.lru_cache(maxsize=64)
 def ewma_horizon(lam: float) -> int:
     """The most returns whose EWMA weight (decay ``lam`` per return) is at least :data:`EWMA_NEGLIGIBLE`."""
     return math.ceil(math.log(EWMA_NEGLIGIBLE) / math.log(lam)) + 1
@@ -64,7 +67,7 @@ class MidSeries:
     __slots__ = ("_buf", "_offset", "_maxlen", "_ewma", "_view")
 
     def __init__(self, maxlen: int):
-        self._buf: list[float] = []
+        self._buf = array("d")  # 8 bytes a sample
         self._offset = 0
         """Sample number of ``_buf[0]`` (samples are numbered from 0 in the order appended)."""
         self._maxlen = maxlen
@@ -79,7 +82,7 @@ class MidSeries:
     def append(self, mid: float) -> None:
         self._buf.append(mid)
         self._view = None
-        if len(self._buf) >= 2 * self._maxlen:  # a new list: views of the old one keep it
+        if len(self._buf) >= 2 * self._maxlen:  # a new buffer: views of the old one keep it
             self._offset += len(self._buf) - self._maxlen
             self._buf = self._buf[-self._maxlen:]
 
@@ -97,7 +100,7 @@ class MidHistory(Sequence[float]):
 
     __slots__ = ("_series", "_buf", "_offset", "_start", "_end")
 
-    def __init__(self, series: MidSeries, buf: list[float], offset: int, start: int, end: int):
+    def __init__(self, series: MidSeries, buf: array[float], offset: int, start: int, end: int):
         self._series, self._buf, self._offset, self._start, self._end = series, buf, offset, start, end
 
     def __len__(self) -> int:

@@ -80,9 +80,10 @@ def apply_fill(book: PnlBook, position: Decimal, fill: Fill, spec: InstrumentSpe
     )
 
 
-def view(book: PnlBook, position: Decimal, spec: InstrumentSpec, mark: Decimal | None) -> PnlView:
+def view(book: PnlBook, position: Decimal, spec: InstrumentSpec, mark: Decimal | None,
+         best_mid_since_entry: float | None = None) -> PnlView:
     """What policies see: the book plus unrealised P&L of ``position`` at ``mark`` (zero
-    without a mark)."""
+    without a mark), and the most favourable mid since entry as the caller tracks it."""
     unrealised = 0.0
     if mark is not None and book.avg_entry_price is not None and position != 0:
         unrealised = _pnl_usd(spec, position, book.avg_entry_price, mark)
@@ -90,5 +91,5 @@ def view(book: PnlBook, position: Decimal, spec: InstrumentSpec, mark: Decimal |
         avg_entry_price=book.avg_entry_price, realized_pnl_usd=book.realized_pnl_usd,
         unrealized_pnl_usd=unrealised, fees_usd=book.fees_usd,
         closed_trade_pnls_usd=book.closed_trade_pnls_usd, last_fill_price=book.last_fill_price,
-        last_fill_ts=book.last_fill_ts,
+        last_fill_ts=book.last_fill_ts, best_mid_since_entry=best_mid_since_entry,
     )

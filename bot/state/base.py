@@ -65,12 +65,14 @@ class Store(Protocol):
     async def next_client_order_id(self, symbol: str) -> str:
         """A client order id never used before (unique across restarts)."""
 
-    def place_intent(self, order: Order, scopes: tuple[str, ...],
-                     reducing: bool) -> Awaitable[tuple[str | None, KillSwitch | None]]:
+    def place_intent(self, order: Order, scopes: tuple[str, ...], reducing: bool,
+                     at_once: bool = True) -> Awaitable[tuple[str | None, KillSwitch | None]]:
         """A new order's last check and its intent, as one step: refused (``None``) while the
         first engaged switch among ``scopes`` holds, unless that switch flattens and the order
         is ``reducing``; otherwise journalled under a new client order id, which is returned.
-        Also returns the switch found, if any. ``order.client_order_id`` is ignored."""
+        Also returns the switch found, if any. ``order.client_order_id`` is ignored.
+        ``at_once``: answer before returning when the store can (latency), rather than batched
+        with other calls (throughput)."""
 
     async def save_order(self, order: Order) -> None:
         """Journal an order: its intent before it is sent, then every change."""
@@ -108,7 +110,7 @@ class Store(Protocol):
 
     async def load_target(self, symbol: str) -> SavedTarget | None: ...
 
-    def kill_switch(self, scopes: tuple[str, ...]) -> Awaitable[KillSwitch | None]:
+    def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True) -> Awaitable[KillSwitch | None]:
         """The first engaged switch among ``scopes`` (see :func:`kill_scopes`), or ``None``."""
 
     async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None: ...

@@ -33,6 +33,7 @@ that script would need them in the instrument's slot (today's client is a single
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -103,11 +104,21 @@ class Keys:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for logs and errors)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with any password replaced by ``***`` (safe for logs and errors): the one in the
+    user info (``user:***@``) and a ``password`` or ``sentinel_password`` option. The hosts are
+    kept as written, so a Sentinel URL's host list (``h1:26379,h2:26379``) is too."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced '[': show none of it
+        return f"{url.partition('://')[0]}://***" if "://" in url else "***"
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    netloc = parts.netloc
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
+    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
+    if netloc == parts.netloc and query == parts.query:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+_QUERY_PASSWORD = re.compile(r"((?:^|&)(?:sentinel_)?password=)[^&]*")

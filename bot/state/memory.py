@@ -25,8 +25,8 @@ class MemoryStore:
     async def next_client_order_id(self, symbol: str) -> str:
         return f"sbmem-{next(self._seq)}"
 
-    async def place_intent(self, order: Order, scopes: tuple[str, ...],
-                           reducing: bool) -> tuple[str | None, KillSwitch | None]:
+    async def place_intent(self, order: Order, scopes: tuple[str, ...], reducing: bool,
+                           at_once: bool = True) -> tuple[str | None, KillSwitch | None]:
         switch = await self.kill_switch(scopes)
         if switch is not None and not (switch.action == "flatten" and reducing):
             return None, switch
@@ -82,7 +82,7 @@ class MemoryStore:
     async def load_target(self, symbol: str) -> SavedTarget | None:
         return self.targets.get(symbol)
 
-    async def kill_switch(self, scopes: tuple[str, ...]) -> KillSwitch | None:
+    async def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True) -> KillSwitch | None:
         return next((self.kills[s] for s in scopes if s in self.kills), None)
 
     async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None:

@@ -25,10 +25,11 @@ from bot.core.codec import decode, encode
 from bot.core.pnl import PnlBook
 from bot.core.policies import TargetDecision
 from bot.core.types import Fill, Order
-from bot.errors import ExitCode, ScalebotError
+from bot.errors import ConfigError, ExitCode, ScalebotError
 from bot.log import get_logger
 from bot.core.planner import Urgency
 from bot.state.base import Fenced, KillSwitch, PositionRecord, SavedTarget
+from bot.state.connect import redis_clients
 from bot.state.keys import Keys, redact_url
 
 T = TypeVar("T")
@@ -144,11 +145,14 @@ class RedisStore:
     def __init__(self, url: str, prefix: str):
         self.url = url
         self.keys = Keys(prefix)
-        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
+        try:
+            self._redis, blocking = redis_clients(url, connect_timeout_s=2, timeout_s=5,
+                                                  blocking_timeout_s=BLOCKING_TIMEOUT_S)
+        except ValueError as exc:  # the message names what is wrong, never a password
+            raise ConfigError(f"redis.url (or $SCALEBOT_REDIS_URL) {redact_url(url)}: {exc}") from None
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
-        self._writer = _Writer(self._redis, redis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=BLOCKING_TIMEOUT_S, socket_timeout=BLOCKING_TIMEOUT_S))
+        self._writer = _Writer(self._redis, blocking)
         """Every write of an instrument's keys and every kill-switch read goes through it: one
         pipeline at a time, in the order they were made (pooled connections could land them out
         of order, an older position over a newer one)."""
@@ -231,15 +235,16 @@ class RedisStore:
         self._last_seq[symbol] = seq
         return f"{self.keys.instrument_tag(symbol)}-{self._run}-{seq}"
 
-    def place_intent(self, order: Order, scopes: tuple[str, ...],
-                     reducing: bool) -> Awaitable[tuple[str | None, KillSwitch | None]]:
+    def place_intent(self, order: Order, scopes: tuple[str, ...], reducing: bool,
+                     at_once: bool = True) -> Awaitable[tuple[str | None, KillSwitch | None]]:
         """Journal a new order's intent in one round trip, or refuse it: the first engaged kill
         switch among ``scopes`` (widest first) refuses it unless that switch flattens and the
         order is ``reducing``; a stale lease token raises :class:`Fenced`. Otherwise the order,
         with a new client order id (as :meth:`next_client_order_id`), goes into the working set
         and the journal. Returns that id (``None`` when refused) and the switch found, if any.
-        ``order.client_order_id`` is ignored. Sent at once and answered before this returns when
-        it can be (see :meth:`_Writer.ask`): awaiting the answer then does not yield to the loop."""
+        ``order.client_order_id`` is ignored. With ``at_once``, sent at once and answered before
+        this returns when it can be (see :meth:`_Writer.ask`): awaiting the answer then does not
+        yield to the loop; else it goes with the next pipeline (a busy process batches)."""
         symbol = order.symbol
         keys = self.keys
         token = self._tokens.get(symbol, "")
@@ -249,7 +254,7 @@ class RedisStore:
                       *(keys.kill(s) for s in scopes)],
                      [token, "1" if reducing else "0", str(self._last_seq.get(symbol, 0)),
                       f"{keys.instrument_tag(symbol)}-{self._run}-", head, tail, str(JOURNAL_MAXLEN)], token)
-        return _then(self._writer.ask(call), lambda reply: self._placed(symbol, scopes, reply))
+        return _then(self._writer.ask(call, at_once), lambda reply: self._placed(symbol, scopes, reply))
 
     def _placed(self, symbol: str, scopes: tuple[str, ...], reply: Any) -> tuple[str | None, KillSwitch | None]:
         seq, scope, fields = reply
@@ -390,10 +395,10 @@ class RedisStore:
                                     "ts": repr(ts)})
         pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
 
-    def kill_switch(self, scopes: tuple[str, ...]) -> Awaitable[KillSwitch | None]:
+    def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True) -> Awaitable[KillSwitch | None]:
         """The first engaged switch among ``scopes``, or ``None``. One script call, sent at once
         when it can be (as :meth:`place_intent`), else with the other pending writes and reads."""
-        reply = self._writer.ask(_Call("kill", "", [self.keys.kill(s) for s in scopes], []))
+        reply = self._writer.ask(_Call("kill", "", [self.keys.kill(s) for s in scopes], []), at_once)
         return _then(reply, lambda r: _kill_switch(scopes[r[0] - 1], r[1]) if r[0] else None)
 
     async def audit(self, count: int = 100) -> list[dict[str, str]]:
@@ -562,8 +567,8 @@ class _Writer:
     MAX_PIPELINES = 8
     """Pipelines out at once through redis-py's pool (each holds a connection)."""
 
-    def __init__(self, redis: aioredis.Redis, blocking: redis.Redis):
-        self._redis = redis
+    def __init__(self, client: aioredis.Redis, blocking: redis.Redis):
+        self._redis = client
         self._blocking = blocking
         """A connection of its own for :meth:`call_now` (redis-py's blocking client)."""
         self._blocking_down_until = float("-inf")
@@ -584,12 +589,12 @@ class _Writer:
         self.submit(call)
         return await call.future
 
-    def ask(self, call: _Call) -> asyncio.Future[Any]:
+    def ask(self, call: _Call, at_once: bool = True) -> asyncio.Future[Any]:
         """The future of ``call``'s reply: already resolved when it could go at once
-        (:meth:`call_now`), else resolved when its pipeline is answered."""
+        (:meth:`call_now`, only ``at_once``), else resolved when its pipeline is answered."""
         future = asyncio.get_running_loop().create_future()
         try:
-            sent, reply = self.call_now(call)
+            sent, reply = self.call_now(call) if at_once else (False, None)
         except Exception as exc:
             future.set_exception(exc)
             return future

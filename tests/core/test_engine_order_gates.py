@@ -15,7 +15,7 @@ from bot.core.planner import Cancel, ExecutionParams, Place, Reprice, within_bud
 from bot.core.policies.target_schedule import Params as Schedule, ScheduleStep
 from bot.core.risk import RiskLimits
 from bot.core.types import OrderStatus, OrderUpdate, Side
-from bot.engine import MAX_BACK_OFF_TICKS, InstrumentEngine
+from bot.engine import BEHIND_AFTER_S, MAX_BACK_OFF_TICKS, InstrumentEngine
 from bot.state.memory import MemoryStore
 from bot.throttle import OrderBudget
 from bot.venues.base import OrderRequest, PostOnlyRejected
@@ -170,3 +170,46 @@ async def test_a_failed_queued_write_marks_the_journal_behind_until_resynced() -
     assert not e.journal_behind
     assert store.targets["BTC-PERP"].target == D("1")
     assert [o.status for o in store.orders["BTC-PERP"].values()] == [OrderStatus.OPEN]
+
+
+class IntentLog(MemoryStore):
+    """Notes whether each intent asked to be answered at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.at_once: list[bool] = []
+
+    async def place_intent(self, order, scopes, reducing, at_once=True):  # type: ignore[no-untyped-def]
+        self.at_once.append(at_once)
+        return await super().place_intent(order, scopes, reducing, at_once)
+
+
+async def test_a_decision_that_starts_late_batches_its_intent_instead_of_holding_the_loop() -> None:
+    """Latency while the process keeps up, throughput once it is behind: an intent goes at once
+    unless its decision started more than BEHIND_AFTER_S after the update that woke it."""
+    now, wall = [1000.0], [50.0]
+    store = IntentLog()
+    e = InstrumentEngine(
+        spec=spec(), policy=Schedule(steps=[ScheduleStep(after_s=0, target=D("1"))]),
+        execution=ExecutionParams(max_order_size=D("1"), min_order_lifetime_s=0.0, max_working_orders=1),
+        limits=RiskLimits(max_position=D(5), max_order_size=D(1), stale_after_s=1e9),
+        sample_interval_s=1.0, venue=RefusingVenue(accept=10), store=store, throttler=OrderBudget(rate_limit=1000),
+        clock=lambda: now[0], monotonic=lambda: wall[0])
+    runner = asyncio.create_task(e.run())
+
+    async def one_decision(late_s: float) -> None:
+        e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))  # woken at wall[0]
+        wall[0] += late_s  # when the decision task gets the loop
+        placed = len(store.at_once)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(store.at_once) == placed + 1
+
+    await one_decision(late_s=0.0001)
+    for o in list(e.orders.values()):  # make room for the next quote
+        e.orders.pop(o.client_order_id)
+    await one_decision(late_s=BEHIND_AFTER_S * 2)
+    assert store.at_once == [True, False]
+    e.stop()
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
