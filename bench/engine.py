@@ -1,31 +1,38 @@
 """Engine throughput: market events through the engines with the simulated exchange and Redis.
 
-    taskset -c 0 python bench/engine.py [--events 1000000] [--instruments 100] [--burst 100]
-                                        [--redis redis://127.0.0.1:6379/0] [--profile FILE]
+    taskset -c 0 python bench/engine.py [--events 1000000] [--instruments 100] [--rate R | --burst 100]
+                                        [--warmup 10000] [--redis redis://127.0.0.1:6379/0] [--profile FILE]
 
-Books and trades come from the simulated market, pre-generated in untimed chunks (a market step is
-a book and the trades printed since the previous one). A dispatcher feeds them the way the daemon
+Books and trades come from the simulated market, generated in untimed chunks of 2,000 events,
+each dropped once fed (a market step is a book and the trades printed since the previous one);
+the engines' monotonic clock is the timed one, so a generation pause makes no decision look late. A dispatcher feeds them the way the daemon
 does with the simulated venue: each step's trades and book go to the simulated exchange, which
 matches our resting orders against them, then the book and the trades to the instrument's engine
 and the exchange's order updates (our fills) to ``on_order_update``, awaited as the daemon awaits
-them. After every ``--burst`` events the dispatcher yields to the event loop. Each engine runs its
-own decision task (``InstrumentEngine.run``, as under the daemon): it decides when something
-changed since its last decision and it is not already deciding, on the latest state (conflation);
-while one engine waits for Redis, the others decide and the dispatcher goes on feeding. Orders go
-to the simulated exchange, every journal write and kill-switch read to Redis on loopback.
+them. With ``--rate R``, event *k* arrives at *k*/R s and each turn of the event loop takes every
+event that has arrived; without, the dispatcher takes ``--burst`` events a turn. Each engine runs
+its own decision task (``InstrumentEngine.run``, as under the daemon): it decides when something
+changed since its last decision, on the latest state (conflation). Orders go to the simulated
+exchange, every journal write and kill-switch read to Redis on loopback: a new order's intent at
+once over the blocking connection while the engine keeps up, pipelined once it is behind. As
+the daemon does, the objects made at startup are frozen out of the garbage collector.
 
 Reported (the numbers ``docs/benchmarks.md`` quotes):
 
 * events/s: market events (books + trades) over the timed wall time (feeding and deciding until
   every engine is idle; generation excluded), and the same per CPU second of this process;
 * decisions and order actions;
-* event→action p50/p99: for each decision that sends an order action, from the arrival of the
+* event→action p50/p99 (decisions on events after the first ``--warmup``, when every instrument
+  gets its first target at once): for each decision that sends an order action, from the arrival of the
   first market event that this decision is the first to see (the moment the dispatcher takes it)
   to the first order action the decision sends (the call to the venue). It includes waiting for
   the CPU (the rest of the burst, the dispatcher, other engines' work), the decision itself and
   the Redis round trip that checks the kill switch and journals the intent;
 * decision→action p50/p99: from the start of that decision to its first order action;
-* Redis round trips per decision (requests this process wrote to Redis: a pipeline is one), and
+* decision→order decided p50/p99: from the start of that decision to its first order action
+  decided (before the journal round trip a new order or reprice waits for);
+* Redis round trips per decision (requests this process wrote to Redis, either connection: a
+  pipeline is one), and
   the commands Redis counted per decision (a script counts once plus once per command it runs);
 * peak RSS.
 
@@ -48,6 +55,7 @@ from typing import Any, Iterator
 
 import redis
 import redis.asyncio.connection as aioredis_connection
+import redis.connection as redis_connection
 import uvloop
 from bot.throttle import OrderBudget
 
@@ -110,7 +118,9 @@ class _Timing:
     def __init__(self) -> None:
         self.event_to_action: list[float] = []
         self.decision_to_action: list[float] = []
+        self.decision_to_order: list[float] = []
         self.decisions = 0
+        self.feed_only = False
 
 
 class _BenchEngine(InstrumentEngine):
@@ -125,17 +135,24 @@ class _BenchEngine(InstrumentEngine):
         self.seen: float | None = None
         self.seen_measured = False
         self.started = 0.0
-        self.acted = True
+        self.acted = self.decided = True
         self.busy = False
 
     async def decide(self) -> None:
         self.seen, self.seen_measured, self.arrived = self.arrived, self.arrived_measured, None
-        self.started, self.acted, self.busy = _clock(), False, True
+        self.started, self.acted, self.decided, self.busy = _clock(), False, False, True
         try:
-            await super().decide()
+            if not self.timing.feed_only:
+                await super().decide()
         finally:
             self.busy = False
             self.timing.decisions += 1
+
+    async def _execute(self, action: Any) -> None:
+        if not self.decided and self.seen_measured:  # the decision's first order, before its journal round trip
+            self.timing.decision_to_order.append(_clock() - self.started)
+        self.decided = True
+        await super()._execute(action)
 
     def action_out(self) -> None:
         if self.acted:
@@ -168,15 +185,22 @@ class _BenchVenue(SimulatedVenue):
 
 
 def _count_round_trips() -> list[int]:
-    """Count every request this process writes to Redis (a command or a whole pipeline)."""
+    """Count every request this process writes to Redis (a command or a whole pipeline), on the
+    asyncio connections and on the blocking one that sends intents at once."""
     sent = [0]
-    original = aioredis_connection.AbstractConnection.send_packed_command
+    pipelined = aioredis_connection.AbstractConnection.send_packed_command
+    blocking = redis_connection.AbstractConnection.send_packed_command
 
     async def counting(self: Any, command: Any, check_health: bool = True) -> None:
         sent[0] += 1
-        await original(self, command, check_health)
+        await pipelined(self, command, check_health)
+
+    def counting_blocking(self: Any, command: Any, check_health: bool = True) -> None:
+        sent[0] += 1
+        blocking(self, command, check_health)
 
     aioredis_connection.AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    redis_connection.AbstractConnection.send_packed_command = counting_blocking  # type: ignore[method-assign]
     return sent
 
 
@@ -197,6 +221,7 @@ async def run(args: argparse.Namespace) -> None:
     portfolio = Portfolio(1_000_000.0, [])
     throttler = OrderBudget(rate_limit=1_000_000, period=1.0)
     timing = _Timing()
+    timing.feed_only = args.feed_only
     engines: dict[str, _BenchEngine] = {}
     for inst in instruments:
         policy = VolTarget(target_vol=0.3, capital_usd=20_000, min_samples=5, max_position=Decimal(5))
@@ -298,12 +323,13 @@ async def run(args: argparse.Namespace) -> None:
     print(f"{offered}; at most {args.burst or 'all arrived'} events a turn, {events / max(turns, 1):,.0f} on average; "
           f"{elapsed:.1f} s timed, {cpu:.1f} s CPU; {fills:,} fills; {halted} instruments halted by a guard")
     print("| events | instruments | events/s | events/CPU s | decisions | order actions | event→action p50 µs "
-          "| p99 µs | decision→action p50 µs | p99 µs | Redis round trips/decision | Redis cmds/decision "
-          "| peak RSS MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| p99 µs | decision→action p50 µs | p99 µs | decision→order decided p50 µs | p99 µs "
+          "| Redis round trips/decision | Redis cmds/decision | peak RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     print(f"| {events:,} | {args.instruments} | {events / elapsed:,.0f} | {events / cpu:,.0f} | {decisions:,} | "
           f"{actions:,} | {p(0.5, timing.event_to_action)} | {p(0.99, timing.event_to_action)} | "
           f"{p(0.5, timing.decision_to_action)} | {p(0.99, timing.decision_to_action)} | "
+          f"{p(0.5, timing.decision_to_order)} | {p(0.99, timing.decision_to_order)} | "
           f"{trips / max(decisions, 1):.2f} | {commands / max(decisions, 1):.2f} | {rss:.0f} |")
 
 
@@ -346,6 +372,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=None,
                         help=f"most events taken in a turn before yielding to the loop (0: no limit); default "
                              f"{BURST} unpaced, no limit with --rate")
+    parser.add_argument("--feed-only", action="store_true",
+                        help="engines take the events but never decide (the cost of feeding alone)")
     parser.add_argument("--warmup", type=int, default=WARMUP,
                         help="latencies are measured for decisions on events after this many (default %(default)s)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")

@@ -317,7 +317,7 @@ def exposed_secrets(path: str | Path) -> list[str]:
                 literal = isinstance(v, str) and v and not _ENV_REF.fullmatch(v.strip())
                 if k in _SECRET_KEYS and literal:
                     found.append(key)
-                elif k == "url" and isinstance(v, str) and "@" in v and not _ENV_REF.search(v):
+                elif k == "url" and isinstance(v, str) and ("@" in v or "password=" in v) and not _ENV_REF.search(v):
                     found.append(key)
                 walk(v, key)
         elif isinstance(value, list):

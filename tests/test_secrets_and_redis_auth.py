@@ -82,6 +82,10 @@ def test_literal_secrets_in_a_readable_file_are_flagged(tmp_path: Path) -> None:
     assert sorted(exposed_secrets(path)) == ["credentials.api_key", "redis.url"]
     path.chmod(0o600)
     assert exposed_secrets(path) == []
+    data["redis"]["url"] = "redis+sentinel://10.0.0.1:26379/scalebot?sentinel_password=sp"  # no '@', still a secret
+    path.write_text(yaml.safe_dump(data))
+    path.chmod(0o644)
+    assert sorted(exposed_secrets(path)) == ["credentials.api_key", "redis.url"]
 
 
 @needs_server
