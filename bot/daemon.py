@@ -124,7 +124,15 @@ class Daemon:
             self._log.info("lease.acquired", instrument=symbol, fencing_token=token, instance=self.instance)
             if isinstance(self.venue, InProcessExchange):
                 await self.venue.activate(symbol)
-            await self._reconcile(engine, "lease acquired")
+            try:
+                await self._reconcile(engine, "lease acquired")
+            except Fenced:  # lost already (this process was paused, say): its new owner reconciles
+                self._log.error("lease.lost", instrument=symbol, fencing_token=token, reason="fenced write in reconcile")
+                engine.attached = False
+                if isinstance(self.venue, InProcessExchange):
+                    await self.venue.deactivate(symbol)
+                waiting_logged = False
+                continue
             engine.on_book(await self.venue.fetch_book(symbol))
             engine.owned = True
             runner = asyncio.create_task(engine.run())
@@ -232,9 +240,11 @@ class Daemon:
                 engine.on_factors(event)
 
     async def _refresh_kills(self) -> None:
-        for engine in self.engines.values():
-            if engine.owned:
-                engine.set_kill(await self.store.kill_switch(engine.scopes))
+        """Every owned engine's kill switches, read in one pipeline (not one blocking round trip each)."""
+        owned = [e for e in self.engines.values() if e.owned]
+        switches = await asyncio.gather(*(self.store.kill_switch(e.scopes, at_once=False) for e in owned))
+        for engine, switch in zip(owned, switches):
+            engine.set_kill(switch)
 
     async def _watch_kills_pubsub(self) -> None:
         while not self._stopping:
