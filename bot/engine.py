@@ -649,6 +649,7 @@ class InstrumentEngine:
             self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(error).__name__)
         elif error is not None:  # Redis unreachable: never trade blind
             self._redis_unreachable(error)
+            self.journal_behind = True  # Redis may hold the intent: the resync marks it never sent
         else:
             self._redis_down = False
         cid, switch = result if result is not None else (None, None)

@@ -213,3 +213,25 @@ async def test_a_decision_that_starts_late_batches_its_intent_instead_of_holding
     e.stop()
     runner.cancel()
     await asyncio.gather(runner, return_exceptions=True)
+
+
+class LostIntentReply(MemoryStore):
+    """Records the intent, then the reply is lost (a timeout): its fate is unknown to the engine."""
+
+    async def place_intent(self, order, scopes, reducing, at_once=True):  # type: ignore[no-untyped-def]
+        await super().place_intent(order, scopes, reducing, at_once)
+        raise TimeoutError("no reply within 100 ms")
+
+
+async def test_an_intent_whose_reply_is_lost_is_not_sent_and_is_cancelled_by_the_resync() -> None:
+    now = [1000.0]
+    venue = RefusingVenue(accept=10)
+    store = LostIntentReply()
+    e = engine(venue, now)
+    e._store = store  # noqa: SLF001
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    await e.decide()
+    assert venue.placed == [] and e.journal_behind, "never trade blind"
+    assert [o.status for o in store.orders["BTC-PERP"].values()] == [OrderStatus.PENDING]  # the orphan intent
+    await e.resync_store()
+    assert store.orders["BTC-PERP"] == {} and not e.journal_behind  # marked cancelled: left the working set
