@@ -47,13 +47,13 @@ class RefusingVenue:
         raise PostOnlyRejected(f"{client_order_id}: amend would cross")
 
 
-def engine(venue: RefusingVenue, now: list[float]) -> InstrumentEngine:
+def engine(venue: RefusingVenue, now: list[float], store: MemoryStore | None = None) -> InstrumentEngine:
     return InstrumentEngine(
         spec=spec(), policy=Schedule(steps=[ScheduleStep(after_s=0, target=D("1"))]),
         execution=ExecutionParams(max_order_size=D("1"), min_order_lifetime_s=0.0),
         limits=RiskLimits(max_position=D(5), max_order_size=D(1), stale_after_s=1e9),
         guards=GuardLimits(max_consecutive_rejects=3),
-        sample_interval_s=1.0, venue=venue, store=MemoryStore(), throttler=OrderBudget(rate_limit=1000),
+        sample_interval_s=1.0, venue=venue, store=store or MemoryStore(), throttler=OrderBudget(rate_limit=1000),
         clock=lambda: now[0])
 
 
@@ -156,8 +156,7 @@ async def test_a_failed_queued_write_marks_the_journal_behind_until_resynced() -
     now = [1000.0]
     venue = RefusingVenue(accept=1)
     store = FlakyJournal()
-    e = engine(venue, now)
-    e._store = store  # noqa: SLF001
+    e = engine(venue, now, store)
     e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
     with capture_logs() as logs:
         await e.decide()
@@ -227,8 +226,7 @@ async def test_an_intent_whose_reply_is_lost_is_not_sent_and_is_cancelled_by_the
     now = [1000.0]
     venue = RefusingVenue(accept=10)
     store = LostIntentReply()
-    e = engine(venue, now)
-    e._store = store  # noqa: SLF001
+    e = engine(venue, now, store)
     e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
     await e.decide()
     assert venue.placed == [] and e.journal_behind, "never trade blind"
