@@ -113,27 +113,35 @@ class Flow:
 
 
 class TradeFlow:
-    """Public prints of the last ``window_s`` seconds, summed exactly by aggressor side. No clock:
-    ``now`` is passed in. Until a whole window has been seen the rate is over the time seen (at
-    least ``min_span_s``)."""
+    """Public prints of the last ``window_s`` seconds, summed exactly by aggressor side in buckets
+    of ``bucket_s`` seconds (a print leaves with its bucket, so the window is exact to within
+    ``bucket_s``; memory is one bucket a second however busy the market). No clock: ``now`` is
+    passed in. Until a whole window has been seen the rate is over the time seen (at least
+    ``min_span_s``)."""
 
-    def __init__(self, window_s: float = 30.0, min_span_s: float = 1.0):
-        self.window_s, self.min_span_s = window_s, min_span_s
-        self._prints: deque[tuple[float, Side, Decimal]] = deque()
+    def __init__(self, window_s: float = 30.0, min_span_s: float = 1.0, bucket_s: float = 1.0):
+        self.window_s, self.min_span_s, self.bucket_s = window_s, min_span_s, bucket_s
+        self._buckets: deque[list] = deque()
+        """``[bucket number, buy sum, sell sum]``, oldest first (bucket n covers n·bucket_s to (n+1)·bucket_s)."""
         self._sums = {Side.BUY: ZERO, Side.SELL: ZERO}
         self._first_ts: float | None = None
 
     def add(self, trade: Trade) -> None:
         if self._first_ts is None:
             self._first_ts = trade.ts
-        self._prints.append((trade.ts, trade.aggressor, trade.size))
+        n = int(trade.ts // self.bucket_s)
+        if not self._buckets or n > self._buckets[-1][0]:
+            self._buckets.append([n, ZERO, ZERO])
+        bucket = self._buckets[-1]  # a print older than the latest bucket counts in it
+        bucket[1 if trade.aggressor is Side.BUY else 2] += trade.size
         self._sums[trade.aggressor] += trade.size
         self._forget(trade.ts)  # bounded even if nobody asks for the rate
 
     def _forget(self, now: float) -> None:
-        while self._prints and self._prints[0][0] < now - self.window_s:
-            _, side, size = self._prints.popleft()
-            self._sums[side] -= size
+        while self._buckets and (self._buckets[0][0] + 1) * self.bucket_s <= now - self.window_s:
+            _, buy, sell = self._buckets.popleft()
+            self._sums[Side.BUY] -= buy
+            self._sums[Side.SELL] -= sell
 
     def rate(self, now: float) -> Flow | None:
         """The flow over the window ending at ``now``; ``None`` before any print."""

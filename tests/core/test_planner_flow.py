@@ -67,8 +67,18 @@ def test_trade_flow_stays_bounded_when_the_rate_is_never_read() -> None:
     flow = TradeFlow(window_s=10)
     for i in range(1000):
         flow.add(trade("101", "1", Side.BUY, ts=1000 + i))
-    assert len(flow._prints) == 11  # the prints of the last 10 s (both ends) only
+    assert len(flow._buckets) == 11  # the buckets of the last 10 s (both ends) only
     assert flow.rate(1999) == Flow(buy=D("1.1"), sell=D(0))
+
+
+def test_trade_flow_keeps_one_bucket_a_second_however_many_prints() -> None:
+    flow = TradeFlow(window_s=10)
+    for i in range(5000):  # 500 prints a second for 10 s
+        flow.add(trade("101", "0.002", Side.SELL if i % 2 else Side.BUY, ts=1000 + i / 500))
+    flow.add(trade("101", "0.5", Side.BUY, ts=1005))  # late: counted in the latest bucket
+    assert len(flow._buckets) == 10
+    assert flow.rate(1010) == Flow(buy=D("0.55"), sell=D("0.5"))  # exact sums over the 10 s
+    assert flow.rate(1011) == Flow(buy=D("0.5"), sell=D("0.45"))  # the first second has left
 
 
 def test_trade_flow_before_a_whole_window_divides_by_the_time_seen() -> None:
