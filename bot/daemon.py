@@ -182,7 +182,13 @@ class Daemon:
     def _background(self, job: Awaitable[None]) -> None:
         task = asyncio.ensure_future(job)
         self._jobs.add(task)
-        task.add_done_callback(self._jobs.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future) -> None:
+        self._jobs.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # a lost lease, say: the owner loop notices
+            exc = task.exception()
+            self._log.error("daemon.background_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _try(self, call: Awaitable[object]) -> object | None:
         """``call``'s result, or ``None`` (logged) when Redis does not answer."""
@@ -264,6 +270,7 @@ class Daemon:
         local: KillSwitch | None = None
         while True:
             try:
+                await self.store.probe()  # recovered only once Redis answers (with no engine owned too)
                 if local is not None:
                     await self.store.engage_kill(local.scope, local.reason, local.by, local.action)
                     local = None
@@ -273,13 +280,13 @@ class Daemon:
                             k = engine.kill
                             await self.store.engage_kill(k.scope, k.reason, k.by, k.action)
                         if engine.owned:
-                            await engine.resync_store()
+                            engine.request_resync()  # on its own task, before its next decision
                     self._log.warning("redis.recovered", down_s=round(self._clock() - down_since, 3))
                     down_since = None
                 await self._refresh_kills()
                 for engine in self.engines.values():
-                    if engine.owned and engine.journal_behind:  # a write failed meanwhile: write it again
-                        await engine.resync_store()
+                    if engine.owned and engine.journal_behind and not engine.resync_due:
+                        engine.request_resync()  # a write failed meanwhile: write the state again
             except Exception as exc:
                 now = self._clock()
                 down_since = down_since if down_since is not None else now

@@ -139,6 +139,8 @@ class InstrumentEngine:
         self._fenced: Fenced | None = None
         self.journal_behind = False
         """True after a write failed: Redis lacks some of this engine's state (:meth:`resync_store`)."""
+        self.resync_due = False
+        """Set by :meth:`request_resync`: the next decision first writes the state back."""
         self.book: Book | None = None
         self._mid: float | None = None
         self._flow = TradeFlow()
@@ -158,7 +160,7 @@ class InstrumentEngine:
         self._dust_logged_for: Decimal | None = None
         self._started_ts = clock()
         self._wake = asyncio.Event()
-        self._woken_at = 0.0
+        self._woken_at = self._decided_at = 0.0
         self._behind = False
         """This decision started more than BEHIND_AFTER_S after the update that woke it: the
         process is behind, so its Redis round trips are pipelined with the others' (throughput)
@@ -319,6 +321,9 @@ class InstrumentEngine:
                               pnl.apply_fill(p.pnl, p.size, fill, self.spec))
 
     def _fill_unrecorded(self, fill: Fill, position: PositionRecord, exc: BaseException) -> None:
+        if isinstance(exc, Fenced):  # no longer ours: the new owner reconciles the fill from the venue
+            self._fenced = exc
+            return
         self._unrecorded.append((fill, position))
         self.journal_behind = True
         self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
@@ -344,10 +349,11 @@ class InstrumentEngine:
         self._target_ts, self._target_urgency = saved.ts, saved.urgency
 
     async def flush_unrecorded_fills(self) -> None:
-        """Write the fills counted while Redis was away (each with the position it produced)."""
+        """Write the fills counted while Redis was away, each with the current position (a fill's
+        own position could be older than one recorded since: never write that back)."""
         while self._unrecorded:
-            fill, position = self._unrecorded[0]
-            await self._store.record_fill(fill, position)
+            fill, _ = self._unrecorded[0]
+            await self._store.record_fill(fill, self.position)
             self._unrecorded.pop(0)
 
     async def resync_store(self) -> None:
@@ -370,7 +376,7 @@ class InstrumentEngine:
         for cid, order in journalled.items():
             if cid not in self.orders:
                 await self._store.save_order(replace(order, status=OrderStatus.CANCELLED, reason="resync"))
-        for order in self.orders.values():
+        for order in list(self.orders.values()):
             await self._store.save_order(order)
         self._log.info("reconcile.resynced", position=self.position.size, working_orders=len(self.live_orders()))
 
@@ -439,10 +445,12 @@ class InstrumentEngine:
             await self._wake.wait()
             self._wake.clear()
             started = self._monotonic()
-            self._behind = started - self._woken_at > BEHIND_AFTER_S
+            # late = waiting for the loop since the wake-up, not for our own previous decision
+            self._behind = started - max(self._woken_at, self._decided_at) > BEHIND_AFTER_S
             await self.decide()
+            self._decided_at = self._monotonic()
             if self._metrics is not None:
-                self._metrics.decision_seconds.labels(self.symbol).observe(self._monotonic() - started)
+                self._metrics.decision_seconds.labels(self.symbol).observe(self._decided_at - started)
 
     def reconfigure(self, *, policy: PolicyParams, modifiers: Sequence[ModifierConfig], execution: ExecutionParams,
                     limits: RiskLimits, guards: GuardLimits) -> None:
@@ -465,11 +473,25 @@ class InstrumentEngine:
             kill_switch=self.kill.scope if self.kill else None,
         )
 
+    def request_resync(self) -> None:
+        """Redis answers again: write this engine's state back (:meth:`resync_store`) at the start
+        of its next decision, on its own task, so no decision runs meanwhile."""
+        self.resync_due = True
+        self._wake_up()
+
     async def decide(self) -> None:
         if self._fenced is not None:
             raise self._fenced  # no longer ours: the daemon stops this engine
         if self.reconciling:
             return  # woken again when reconciliation ends
+        if self.resync_due:
+            self.resync_due = False
+            try:
+                await self.resync_store()
+            except Fenced:
+                raise
+            except Exception as exc:  # still behind: the daemon asks again when Redis answers
+                self._log.error("journal.write_failed", what="resync", error=type(exc).__name__)
         now = self._clock()
         if self.kill is None:
             reason = tripped(self._guards, self._guard_state, now=now, position=self.position.size,
@@ -570,7 +592,8 @@ class InstrumentEngine:
         if self._tracker is not None:
             self._tracker.on_target(self.symbol, now, decision.target, self.position.size,
                                     self.book.mid if self.book else None, self.target_deadline_ts)
-        # not waited for: it reaches Redis before this decision's orders (the instrument's writes go in order)
+        # not waited for: it goes with the next pipeline, in order with the instrument's other writes
+        # (an intent sent at once may land first; until the target lands, a restart restores the one before)
         self._store.queue_target(self.symbol, decision, self._policy.type, now,  # type: ignore[attr-defined]
                                  lambda exc: self._unrecorded_write("target", exc))
         self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
@@ -592,11 +615,16 @@ class InstrumentEngine:
             await self._reprice(action)
 
     async def _may_trade(self, signed_size: Decimal, price: Decimal, exclude: str | None = None) -> bool:
-        """Kill switch (re-read from Redis) and risk limits, right before a moved order (a new
-        one's kill-switch read goes with its intent: :meth:`_place`)."""
+        """Kill switch (re-read from Redis, refused if the lease is lost) and risk limits, right
+        before a moved order (a new one's kill-switch read goes with its intent: :meth:`_place`)."""
+        if self._fenced is not None:
+            return False
         try:
-            switch = await self._store.kill_switch(self.scopes, at_once=not self._behind)
+            switch = await self._store.kill_switch(self.scopes, at_once=not self._behind, fenced_for=self.symbol)
             self._redis_down = False
+        except Fenced as exc:  # no longer ours: move nothing; the next decision stops this engine
+            self._fenced = exc
+            return False
         except Exception as exc:  # Redis unreachable: never trade blind
             self._redis_unreachable(exc)
             return False
@@ -637,6 +665,8 @@ class InstrumentEngine:
         reducing = signed_size * self.position.size < 0
         if self.kill is not None and not (self.kill.action == "flatten" and reducing):
             return  # a switch engaged locally (perhaps while Redis was away) still holds
+        if self._fenced is not None:
+            return  # no longer ours
         if not self._within_limits(signed_size, action.price):
             return
         now = self._clock()
@@ -646,7 +676,10 @@ class InstrumentEngine:
         result, error, cancelled = await _to_the_end(
             self._store.place_intent(intent, self.scopes, reducing, at_once=not self._behind))
         if isinstance(error, Fenced):
+            self._fenced = error  # the next decision stops this engine
             self._log.error("risk.rejected", limit="journal_writable", limit_value="true", actual=type(error).__name__)
+        elif isinstance(error, asyncio.CancelledError):
+            pass  # this engine is being stopped: the intent's answer was not waited for
         elif error is not None:  # Redis unreachable: never trade blind
             self._redis_unreachable(error)
             self.journal_behind = True  # Redis may hold the intent: the resync marks it never sent

@@ -26,6 +26,7 @@ import redis.sentinel
 from bot.core.types import Order, OrderStatus, Side
 from bot.state.base import kill_scopes
 from bot.state.connect import SENTINEL_URL_FORM, SentinelTarget, parse_sentinel_url, redis_clients
+from bot.errors import ConfigError
 from bot.state.store import RedisStore
 from bot.state.keys import redact_url
 
@@ -545,7 +546,23 @@ def test_another_sentinel_scheme_is_pointed_to_the_form() -> None:
     ("redis://:pw@[::1]:6379/0", "redis://:***@[::1]:6379/0"),
     ("redis://127.0.0.1:6379/0?password=pw", "redis://127.0.0.1:6379/0?password=***"),
     ("unix://:pw@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
-    ("redis://:pw@[::1:6379/0", "redis://***"),  # unparseable: nothing shown
+    ("redis://:pw@[::1:6379/0", "redis://:***@[::1:6379/0"),  # unparseable, still hidden
+    # unencoded / ? # @ in a password: all of the user info up to the last '@' is hidden
+    ("redis+sentinel://:s3c#ret@h1:26379/mymaster", "redis+sentinel://:***@h1:26379/mymaster"),
+    ("redis+sentinel://:s3c/ret@h1:26379/mymaster", "redis+sentinel://:***@h1:26379/mymaster"),
+    ("redis://:p@ss?w#rd@host:6379/0", "redis://:***@host:6379/0"),
+    ("redis+sentinel://h1/m?sentinel_password=a#b", "redis+sentinel://h1/m?sentinel_password=***"),
+    ("no-scheme:pw@host", "***"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://:s3c#ret@h1:26379/mymaster",
+                                 "redis+sentinel://:s3c/ret@h1:26379/mymaster",
+                                 "redis+sentinel://h1/m?sentinel_password=s3c#ret"])
+def test_a_bad_url_stops_the_store_with_a_config_error_that_shows_no_password(url: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        RedisStore(url, "x")
+    assert "s3c" not in str(raised.value) and "ret" not in str(raised.value).replace("redis", "")
+    assert "redis.url" in str(raised.value)

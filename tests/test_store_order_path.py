@@ -5,6 +5,7 @@ recorded in one call, every write fenced."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from decimal import Decimal
 
 import pytest
@@ -96,6 +97,11 @@ async def test_a_stale_owner_cannot_journal_an_intent(redis_url: str, prefix: st
             await a.record_fill(_fill("t-1"), PositionRecord(Decimal("0.1")))
         assert (await b.place_intent(_intent(), SCOPES, reducing=False))[0] is not None
         assert len(await b.load_orders(SYMBOL)) == 1
+        for at_once in (True, False):  # the read before a reprice: a stale owner moves no order
+            with pytest.raises(Fenced):
+                await a.kill_switch(SCOPES, at_once=at_once, fenced_for=SYMBOL)
+            assert await b.kill_switch(SCOPES, at_once=at_once, fenced_for=SYMBOL) is None
+        assert await a.kill_switch(SCOPES) is None  # unfenced (the daemon's poll)
     finally:
         await a.close()
         await b.close()
@@ -199,5 +205,29 @@ async def test_after_the_blocking_connection_fails_intents_take_the_pipelined_wa
         cid, _ = await pending
         assert cid is not None and [o.client_order_id for o in await store.load_orders(SYMBOL)] == [cid]
         assert (await store.kill_switch(SCOPES)) is None
+    finally:
+        await store.close()
+
+
+async def test_the_blocking_way_rests_longer_after_each_failure_in_a_row(
+        redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.state.store as store_module
+    store = RedisStore(redis_url, prefix)
+    writer = store._writer  # noqa: SLF001
+    clock = [1000.0]
+    monkeypatch.setattr(store_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))  # the store's clock only
+    real = writer._execute_blocking
+    monkeypatch.setattr(writer, "_execute_blocking", lambda wire: (_ for _ in ()).throw(redis.TimeoutError("slow")))
+    try:
+        rests = []
+        for _ in range(4):
+            with pytest.raises(redis.TimeoutError):
+                await store.place_intent(_intent(), SCOPES, reducing=False)
+            rests.append(writer._blocking_down_until - clock[0])  # noqa: SLF001
+            clock[0] = writer._blocking_down_until  # noqa: SLF001
+        assert rests == [1.0, 2.0, 4.0, 8.0]
+        monkeypatch.setattr(writer, "_execute_blocking", real)
+        cid, _ = await store.place_intent(_intent(), SCOPES, reducing=False)
+        assert cid is not None and writer._blocking_failures == 0  # noqa: SLF001
     finally:
         await store.close()

@@ -110,7 +110,9 @@ class Store(Protocol):
 
     async def load_target(self, symbol: str) -> SavedTarget | None: ...
 
-    def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True) -> Awaitable[KillSwitch | None]:
-        """The first engaged switch among ``scopes`` (see :func:`kill_scopes`), or ``None``."""
+    def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True,
+                    fenced_for: str | None = None) -> Awaitable[KillSwitch | None]:
+        """The first engaged switch among ``scopes`` (see :func:`kill_scopes`), or ``None``; with
+        ``fenced_for``, :class:`Fenced` if this instance no longer holds that symbol's lease."""
 
     async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None: ...

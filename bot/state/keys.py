@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 
 class Keys:
@@ -105,20 +104,20 @@ class Keys:
 
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***`` (safe for logs and errors): the one in the
-    user info (``user:***@``) and a ``password`` or ``sentinel_password`` option. The hosts are
-    kept as written, so a Sentinel URL's host list (``h1:26379,h2:26379``) is too."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unbalanced '[': show none of it
-        return f"{url.partition('://')[0]}://***" if "://" in url else "***"
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    netloc = parts.netloc
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
-    query = _QUERY_PASSWORD.sub(r"\1***", parts.query)
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    user info (``user:***@``) and a ``password`` or ``sentinel_password`` option. Read from the
+    raw text (a password with an unencoded ``/ ? # @`` is still hidden: all of the user info up to
+    the last ``@`` goes); the hosts are kept as written (``h1:26379,h2:26379``)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    userinfo, at, after = rest.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        if colon and not any(c in user for c in "/?#"):
+            rest = f"{user}:***@{after}"
+        elif colon or any(c in userinfo for c in "/?#"):
+            rest = f"***@{after}"
+    return f"{scheme}://{_QUERY_PASSWORD.sub(lambda m: m.group(1) + '***', rest)}"
 
 
-_QUERY_PASSWORD = re.compile(r"((?:^|&)(?:sentinel_)?password=)[^&]*")
+_QUERY_PASSWORD = re.compile(r"([?&](?:sentinel_)?password=)[^&]*")

@@ -82,7 +82,8 @@ class MemoryStore:
     async def load_target(self, symbol: str) -> SavedTarget | None:
         return self.targets.get(symbol)
 
-    async def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True) -> KillSwitch | None:
+    async def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True,
+                          fenced_for: str | None = None) -> KillSwitch | None:
         return next((self.kills[s] for s in scopes if s in self.kills), None)
 
     async def engage_kill(self, scope: str, reason: str, by: str, action: str = "cancel") -> None:

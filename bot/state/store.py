@@ -70,13 +70,22 @@ return 0
 """
 
 _KILL_SWITCH = """
-for i = 1, #KEYS do
+local first = 1
+if ARGV[1] == '1' then
+  if ARGV[2] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[2] then
+    return redis.error_reply('FENCED stale lease token')
+  end
+  first = 2
+end
+for i = first, #KEYS do
   local switch = redis.call('HGETALL', KEYS[i])
-  if #switch > 0 then return {i, switch} end
+  if #switch > 0 then return {i - first + 1, switch} end
 end
 return {0, {}}
 """
-"""KEYS the kill switch hashes, widest first: the first engaged one (its index and fields)."""
+"""The kill switch hashes (KEYS, widest first; with ARGV[1] '1', after the fence KEYS[1], checked
+against our token ARGV[2] as in ``_FENCED_WRITE``): the first engaged one (its index among the
+switches and fields)."""
 
 _PLACE = """
 local scope, switch = 0, {}
@@ -136,9 +145,13 @@ class StoreUnavailable(ScalebotError):
 JOURNAL_MAXLEN = 1_000_000
 """Journal entries kept per instrument (approximately); older ones are trimmed."""
 BLOCKING_TIMEOUT_S = 0.1
-"""How long a new order's intent may hold the event loop waiting for Redis (connect or reply)."""
+"""How long a new order's intent may hold the event loop waiting for Redis, per step (a connect,
+each Sentinel asked, a reply)."""
 BLOCKING_RETRY_S = 1.0
-"""After the blocking connection failed, intents take the pipelined way for this long."""
+BLOCKING_RETRY_MAX_S = 60.0
+"""After the blocking connection failed, intents take the pipelined way for BLOCKING_RETRY_S,
+doubled after each failure in a row up to BLOCKING_RETRY_MAX_S (a Redis too far away for the
+blocking way costs an order that often, not once a second)."""
 
 
 class RedisStore:
@@ -149,26 +162,33 @@ class RedisStore:
             self._redis, blocking = redis_clients(url, connect_timeout_s=2, timeout_s=5,
                                                   blocking_timeout_s=BLOCKING_TIMEOUT_S)
         except ValueError as exc:  # the message names what is wrong, never a password
-            raise ConfigError(f"redis.url (or $SCALEBOT_REDIS_URL) {redact_url(url)}: {exc}") from None
+            raise ConfigError(f"redis.url (or $SCALEBOT_REDIS_URL): {exc}") from None  # names the part, never a password
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
         self._writer = _Writer(self._redis, blocking)
         """Every write of an instrument's keys and every kill-switch read goes through it: one
         pipeline at a time, in the order they were made (pooled connections could land them out
-        of order, an older position over a newer one)."""
+        of order, an older position over a newer one); only an intent or a kill-switch read sent
+        at once may pass the queued writes (:meth:`_Writer.call_now`)."""
         self._run = _base36(time.time_ns() // 1_000_000)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
 
     async def close(self) -> None:
-        await self.flush()
-        await self._redis.aclose()
-        self._writer.close()
+        try:
+            await self.flush()
+            await self._redis.aclose()
+        finally:
+            self._writer.close()
 
     async def flush(self) -> None:
         """Wait until every write made so far has been answered (the queued ones too)."""
         await self._writer.flush()
+
+    async def probe(self) -> None:
+        """One PING: raises the client's error when Redis does not answer (the daemon's watch)."""
+        await self._redis.ping()
 
     async def ping(self) -> None:
         """Raise :class:`StoreUnavailable` with the URL and how to start a Redis if none answers."""
@@ -395,11 +415,19 @@ class RedisStore:
                                     "ts": repr(ts)})
         pipe.publish(self.keys.kill_channel, json.dumps({"scope": scope, "action": action}))
 
-    def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True) -> Awaitable[KillSwitch | None]:
+    def kill_switch(self, scopes: tuple[str, ...], at_once: bool = True,
+                    fenced_for: str | None = None) -> Awaitable[KillSwitch | None]:
         """The first engaged switch among ``scopes``, or ``None``. One script call, sent at once
-        when it can be (as :meth:`place_intent`), else with the other pending writes and reads."""
-        reply = self._writer.ask(_Call("kill", "", [self.keys.kill(s) for s in scopes], []), at_once)
-        return _then(reply, lambda r: _kill_switch(scopes[r[0] - 1], r[1]) if r[0] else None)
+        when it can be (as :meth:`place_intent`), else with the other pending writes and reads.
+        With ``fenced_for`` (a symbol), a stale lease token on it raises :class:`Fenced` (the read
+        before a reprice: a stale owner moves no order)."""
+        kills = [self.keys.kill(s) for s in scopes]
+        if fenced_for is None:
+            call = _Call("kill", "", kills, ["0"])
+        else:
+            token = self._tokens.get(fenced_for, "")
+            call = _Call("kill", fenced_for, [self.keys.fence(fenced_for), *kills], ["1", token], token)
+        return _then(self._writer.ask(call, at_once), lambda r: _kill_switch(scopes[r[0] - 1], r[1]) if r[0] else None)
 
     async def audit(self, count: int = 100) -> list[dict[str, str]]:
         """The most recent kill-switch engagements and lifts, oldest first."""
@@ -562,7 +590,8 @@ class _Writer:
     pipelines: everything asked for during one turn of the event loop goes out in one, so the
     engines' calls share round trips, and each instrument's writes reach Redis in the order they
     were made: pipelines go through redis-py's pool, each on a connection of its own, so an
-    instrument's calls wait until its previous ones are answered."""
+    instrument's calls wait until its previous ones are answered. An intent or a kill-switch read
+    may instead go at once on a blocking connection (:meth:`call_now`)."""
 
     MAX_PIPELINES = 8
     """Pipelines out at once through redis-py's pool (each holds a connection)."""
@@ -572,6 +601,7 @@ class _Writer:
         self._blocking = blocking
         """A connection of its own for :meth:`call_now` (redis-py's blocking client)."""
         self._blocking_down_until = float("-inf")
+        self._blocking_failures = 0
         self._queue: list[_Call] = []
         self._busy: dict[str, int] = {}
         """Instruments with calls in a pipeline that is out, and how many."""
@@ -607,8 +637,9 @@ class _Writer:
 
     def call_now(self, call: _Call) -> tuple[bool, Any]:
         """Send ``call`` alone, at once, over the blocking connection, and wait for its reply
-        holding the event loop (one loopback round trip, at most :data:`BLOCKING_TIMEOUT_S`): a
-        new order's intent or a kill-switch read does not wait behind the loop's other work.
+        holding the event loop (one loopback round trip; :data:`BLOCKING_TIMEOUT_S` at most per
+        step: connecting, asking each Sentinel, the reply): a new order's intent or a kill-switch
+        read does not wait behind the loop's other work.
         It may pass the instrument's queued writes: it touches no key they write (the intent's
         keys are the new order's and the id sequence; its journal entry may land between theirs).
         ``(True, reply)``, its error raised; ``(False, None)`` while the blocking connection is
@@ -623,8 +654,11 @@ class _Writer:
                     self._blocking.script_load(body)
                 results = self._execute_blocking(wire)
         except Exception as exc:
-            self._blocking_down_until = time.monotonic() + BLOCKING_RETRY_S
+            self._blocking_failures += 1
+            rest = min(BLOCKING_RETRY_MAX_S, BLOCKING_RETRY_S * 2 ** (self._blocking_failures - 1))
+            self._blocking_down_until = time.monotonic() + rest
             raise exc from None
+        self._blocking_failures = 0
         outcome = _outcome(call, results[0])
         if isinstance(outcome, BaseException):
             raise outcome

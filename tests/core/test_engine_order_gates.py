@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -47,14 +48,16 @@ class RefusingVenue:
         raise PostOnlyRejected(f"{client_order_id}: amend would cross")
 
 
-def engine(venue: RefusingVenue, now: list[float], store: MemoryStore | None = None) -> InstrumentEngine:
+def engine(venue: RefusingVenue, now: list[float], store: MemoryStore | None = None,
+           wall: list[float] | None = None, **execution: Any) -> InstrumentEngine:
+    """An engine to target 1 on ``venue`` (``now`` its clock; ``wall`` its monotonic clock if given)."""
     return InstrumentEngine(
         spec=spec(), policy=Schedule(steps=[ScheduleStep(after_s=0, target=D("1"))]),
-        execution=ExecutionParams(max_order_size=D("1"), min_order_lifetime_s=0.0),
+        execution=ExecutionParams(**{"max_order_size": D("1"), "min_order_lifetime_s": 0.0, **execution}),
         limits=RiskLimits(max_position=D(5), max_order_size=D(1), stale_after_s=1e9),
         guards=GuardLimits(max_consecutive_rejects=3),
         sample_interval_s=1.0, venue=venue, store=store or MemoryStore(), throttler=OrderBudget(rate_limit=1000),
-        clock=lambda: now[0])
+        clock=lambda: now[0], **({"monotonic": lambda: wall[0]} if wall is not None else {}))
 
 
 async def test_a_run_of_post_only_rejections_backs_off_without_tripping_the_guard() -> None:
@@ -165,8 +168,9 @@ async def test_a_failed_queued_write_marks_the_journal_behind_until_resynced() -
                                                            if x["event"] == "journal.write_failed"}
     assert store.targets == {} and all(o.status is OrderStatus.PENDING for o in store.orders["BTC-PERP"].values())
     store.down = False
-    await e.resync_store()
-    assert not e.journal_behind
+    e.request_resync()  # the daemon, once Redis answers: the engine writes its state back itself
+    await e.decide()
+    assert not e.journal_behind and not e.resync_due
     assert store.targets["BTC-PERP"].target == D("1")
     assert [o.status for o in store.orders["BTC-PERP"].values()] == [OrderStatus.OPEN]
 
@@ -188,12 +192,7 @@ async def test_a_decision_that_starts_late_batches_its_intent_instead_of_holding
     unless its decision started more than BEHIND_AFTER_S after the update that woke it."""
     now, wall = [1000.0], [50.0]
     store = IntentLog()
-    e = InstrumentEngine(
-        spec=spec(), policy=Schedule(steps=[ScheduleStep(after_s=0, target=D("1"))]),
-        execution=ExecutionParams(max_order_size=D("1"), min_order_lifetime_s=0.0, max_working_orders=1),
-        limits=RiskLimits(max_position=D(5), max_order_size=D(1), stale_after_s=1e9),
-        sample_interval_s=1.0, venue=RefusingVenue(accept=10), store=store, throttler=OrderBudget(rate_limit=1000),
-        clock=lambda: now[0], monotonic=lambda: wall[0])
+    e = engine(RefusingVenue(accept=10), now, store, wall, max_working_orders=1)
     runner = asyncio.create_task(e.run())
 
     async def one_decision(late_s: float) -> None:
@@ -233,3 +232,26 @@ async def test_an_intent_whose_reply_is_lost_is_not_sent_and_is_cancelled_by_the
     assert [o.status for o in store.orders["BTC-PERP"].values()] == [OrderStatus.PENDING]  # the orphan intent
     await e.resync_store()
     assert store.orders["BTC-PERP"] == {} and not e.journal_behind  # marked cancelled: left the working set
+
+
+async def test_waiting_for_its_own_slow_venue_call_does_not_make_the_next_decision_late() -> None:
+    """An update that arrives while a decision waits on the venue stamps the wake-up then; the
+    next decision is late only by what it waited after the previous one ended."""
+    now, wall = [1000.0], [50.0]
+    store = IntentLog()
+
+    class SlowVenue(RefusingVenue):
+        async def place_order(self, request):  # type: ignore[no-untyped-def]
+            e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))  # a book meanwhile
+            wall[0] += 0.020  # then the answer, 20 ms after the call
+            return await super().place_order(request)
+
+    e = engine(SlowVenue(accept=10), now, store, wall, max_order_size=D("0.2"), max_working_orders=5)
+    runner = asyncio.create_task(e.run())
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    e.stop()
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert len(store.at_once) >= 2 and all(store.at_once), store.at_once
