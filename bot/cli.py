@@ -183,7 +183,7 @@ async def _record(args: argparse.Namespace) -> ExitCode:
 @contextlib.asynccontextmanager
 async def _connected(config: Config) -> AsyncIterator[RedisStore]:
     """The config's Redis store, checked reachable (exit 3 with a hint if not), closed after."""
-    store = RedisStore(config.redis_url, config.redis.prefix)
+    store = RedisStore(config.redis_url, config.redis.prefix, config.redis.intent_timeout_ms / 1000)
     try:
         await store.ping()
         yield store

@@ -41,6 +41,11 @@ class Model(BaseModel):
 class RedisConfig(Model):
     url: str = Field(default="redis://127.0.0.1:6379/0", description="overridden by $SCALEBOT_REDIS_URL")
     prefix: str = Field(default="scalebot", min_length=1, pattern=r"^[A-Za-z0-9:_.-]+$")
+    intent_timeout_ms: int = Field(
+        default=100, ge=0, le=5000,
+        description="how long a new order's intent may hold the event loop waiting for Redis (per step); "
+                    "0 sends every intent pipelined (a Redis far away)",
+    )
 
 
 class Credentials(Model):

@@ -52,7 +52,7 @@ class Daemon:
         self._metrics = metrics
         self._clock = clock
         self._log = get_logger()
-        self.store = RedisStore(config.redis_url, config.redis.prefix)
+        self.store = RedisStore(config.redis_url, config.redis.prefix, config.redis.intent_timeout_ms / 1000)
         self.venue: Venue = build_venue(config, self.store, clock)
         self.engines: dict[str, InstrumentEngine] = {}
         self._stopping = False

@@ -35,6 +35,8 @@ def _write(tmp_path: Path, data: dict) -> str:
          "venue.markets.BTC-PERP.tick_size: must be greater than 0 (got '-1')"),
         (lambda c: c.update(mode="demo"), "mode: must be 'paper' or 'live' (got 'demo')"),
         (lambda c: c["instruments"].append(dict(c["instruments"][0])), "instruments: each symbol once"),
+        (lambda c: c["redis"].update(intent_timeout_ms=-5),
+         "redis.intent_timeout_ms: must be greater than or equal to 0 (got -5)"),
     ],
 )
 def test_bad_config_names_key_value_and_expectation(tmp_path, capsys, mutate, expected) -> None:

@@ -231,3 +231,15 @@ async def test_the_blocking_way_rests_longer_after_each_failure_in_a_row(
         assert cid is not None and writer._blocking_failures == 0  # noqa: SLF001
     finally:
         await store.close()
+
+
+async def test_with_no_blocking_timeout_every_intent_is_pipelined(redis_url: str, prefix: str) -> None:
+    """``redis.intent_timeout_ms: 0`` (a Redis far away): intents never hold the loop."""
+    store = RedisStore(redis_url, prefix, blocking_timeout_s=0)
+    try:
+        pending = store.place_intent(_intent(), SCOPES, reducing=False)
+        assert not (isinstance(pending, asyncio.Future) and pending.done())
+        cid, _ = await pending
+        assert cid is not None and [o.client_order_id for o in await store.load_orders(SYMBOL)] == [cid]
+    finally:
+        await store.close()

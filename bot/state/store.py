@@ -146,7 +146,7 @@ JOURNAL_MAXLEN = 1_000_000
 """Journal entries kept per instrument (approximately); older ones are trimmed."""
 BLOCKING_TIMEOUT_S = 0.1
 """How long a new order's intent may hold the event loop waiting for Redis, per step (a connect,
-each Sentinel asked, a reply)."""
+each Sentinel asked, a reply), unless the store is given another (``redis.intent_timeout_ms``)."""
 BLOCKING_RETRY_S = 1.0
 BLOCKING_RETRY_MAX_S = 60.0
 """After the blocking connection failed, intents take the pipelined way for BLOCKING_RETRY_S,
@@ -155,17 +155,19 @@ blocking way costs an order that often, not once a second)."""
 
 
 class RedisStore:
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str, blocking_timeout_s: float = BLOCKING_TIMEOUT_S):
+        """``blocking_timeout_s``: the most a call sent at once may hold the loop per step (see
+        :meth:`_Writer.call_now`); 0 sends every call pipelined."""
         self.url = url
         self.keys = Keys(prefix)
         try:
             self._redis, blocking = redis_clients(url, connect_timeout_s=2, timeout_s=5,
-                                                  blocking_timeout_s=BLOCKING_TIMEOUT_S)
+                                                  blocking_timeout_s=blocking_timeout_s or BLOCKING_TIMEOUT_S)
         except ValueError as exc:  # the message names what is wrong, never a password
             raise ConfigError(f"redis.url (or $SCALEBOT_REDIS_URL): {exc}") from None  # names the part, never a password
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
-        self._writer = _Writer(self._redis, blocking)
+        self._writer = _Writer(self._redis, blocking, at_once=blocking_timeout_s > 0)
         """Every write of an instrument's keys and every kill-switch read goes through it: one
         pipeline at a time, in the order they were made (pooled connections could land them out
         of order, an older position over a newer one); only an intent or a kill-switch read sent
@@ -596,10 +598,12 @@ class _Writer:
     MAX_PIPELINES = 8
     """Pipelines out at once through redis-py's pool (each holds a connection)."""
 
-    def __init__(self, client: aioredis.Redis, blocking: redis.Redis):
+    def __init__(self, client: aioredis.Redis, blocking: redis.Redis, at_once: bool = True):
         self._redis = client
         self._blocking = blocking
         """A connection of its own for :meth:`call_now` (redis-py's blocking client)."""
+        self._at_once = at_once
+        """False: every call is pipelined (``redis.intent_timeout_ms: 0``)."""
         self._blocking_down_until = float("-inf")
         self._blocking_failures = 0
         self._queue: list[_Call] = []
@@ -624,7 +628,7 @@ class _Writer:
         (:meth:`call_now`, only ``at_once``), else resolved when its pipeline is answered."""
         future = asyncio.get_running_loop().create_future()
         try:
-            sent, reply = self.call_now(call) if at_once else (False, None)
+            sent, reply = self.call_now(call) if at_once and self._at_once else (False, None)
         except Exception as exc:
             future.set_exception(exc)
             return future
@@ -637,7 +641,7 @@ class _Writer:
 
     def call_now(self, call: _Call) -> tuple[bool, Any]:
         """Send ``call`` alone, at once, over the blocking connection, and wait for its reply
-        holding the event loop (one loopback round trip; :data:`BLOCKING_TIMEOUT_S` at most per
+        holding the event loop (one loopback round trip; the store's blocking timeout at most per
         step: connecting, asking each Sentinel, the reply): a new order's intent or a kill-switch
         read does not wait behind the loop's other work.
         It may pass the instrument's queued writes: it touches no key they write (the intent's
