@@ -118,7 +118,7 @@ class InstrumentEngine:
         self._kill_action = kill_action
         self._flatten_urgency = flatten_urgency
         self.scopes = kill_scopes(spec.symbol, account)
-        self._unrecorded: list[tuple[Fill, PositionRecord]] = []
+        self._unrecorded: list[Fill] = []
         self._sample_interval_s = sample_interval_s
         self._venue = venue
         self._store = store
@@ -289,7 +289,7 @@ class InstrumentEngine:
         if fill.client_order_id in self._placed_here and not self._fill_lock.locked():
             p = self.position
             position = self.position = self._with_fill(p, fill)
-            self._store.queue_fill(fill, position, lambda exc: self._fill_unrecorded(fill, position, exc))
+            self._store.queue_fill(fill, position, lambda exc: self._fill_unrecorded(fill, exc))
             self._counted(fill, p)
             return True
         try:
@@ -302,7 +302,7 @@ class InstrumentEngine:
             position = self._with_fill(p, fill)
             recorded, error, cancelled = await _to_the_end(self._store.record_fill(fill, position))
             if error is not None:  # while Redis is away, this run's memory is the record
-                self._fill_unrecorded(fill, position, error)
+                self._fill_unrecorded(fill, error)
             elif not recorded:  # recorded before (by an earlier run): already in the position
                 if cancelled:
                     raise asyncio.CancelledError
@@ -320,11 +320,11 @@ class InstrumentEngine:
         return PositionRecord(p.size + fill.signed_size, max(p.last_fill_ts, fill.ts), p.fees + fill.fee,
                               pnl.apply_fill(p.pnl, p.size, fill, self.spec))
 
-    def _fill_unrecorded(self, fill: Fill, position: PositionRecord, exc: BaseException) -> None:
+    def _fill_unrecorded(self, fill: Fill, exc: BaseException) -> None:
         if isinstance(exc, Fenced):  # no longer ours: the new owner reconciles the fill from the venue
             self._fenced = exc
             return
-        self._unrecorded.append((fill, position))
+        self._unrecorded.append(fill)
         self.journal_behind = True
         self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
 
@@ -352,8 +352,7 @@ class InstrumentEngine:
         """Write the fills counted while Redis was away, each with the current position (a fill's
         own position could be older than one recorded since: never write that back)."""
         while self._unrecorded:
-            fill, _ = self._unrecorded[0]
-            await self._store.record_fill(fill, self.position)
+            await self._store.record_fill(self._unrecorded[0], self.position)
             self._unrecorded.pop(0)
 
     async def resync_store(self) -> None:

@@ -29,15 +29,21 @@ def ewma_horizon(lam: float) -> int:
     return math.ceil(math.log(EWMA_NEGLIGIBLE) / math.log(lam)) + 1
 
 
+def log_return(a: float, b: float) -> float | None:
+    """``log(b) − log(a)`` (finite for any such pair) when both mids are positive and finite, else ``None``."""
+    if 0 < a < math.inf and 0 < b < math.inf:
+        return math.log(b) - math.log(a)
+    return None
+
+
 def _fold(var: float | None, n: int, mids: Sequence[float], positions: range,
           lam: float) -> tuple[float | None, int]:
     """``(var, n)`` with the log returns between the mids at consecutive ``positions`` folded in."""
     prev = math.nan
-    log = math.log
     for i in positions:
         b = mids[i]
-        if 0 < prev < math.inf and 0 < b < math.inf:
-            r = log(b) - log(prev)
+        r = log_return(prev, b)
+        if r is not None:
             var = r * r if var is None else lam * var + (1 - lam) * r * r
             n += 1
         prev = b

@@ -337,7 +337,7 @@ class RedisStore:
     async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
         """Append ``fill`` to the fills stream and store the position it produced, atomically,
         unless its trade id is already recorded: returns False then (nothing is written)."""
-        return bool(await self._writer.call(self._fill_call(fill, position)))
+        return bool(await self._writer.ask(self._fill_call(fill, position), at_once=False))
 
     def queue_fill(self, fill: Fill, position: PositionRecord,
                    failed: Callable[[BaseException], None] | None = None) -> None:
@@ -364,7 +364,7 @@ class RedisStore:
         process holds a lease token for ``symbol`` that is no longer the current one; in order
         with every other write of the instrument."""
         token = self._tokens.get(symbol, "")
-        await self._writer.call(_Call("write", symbol, [self.keys.fence(symbol)], [], token, ops=ops))
+        await self._writer.ask(_Call("write", symbol, [self.keys.fence(symbol)], [], token, ops=ops), at_once=False)
 
     async def acquire_lease(self, symbol: str, owner: str, ttl_ms: int) -> int | None:
         """Own ``symbol`` for ``ttl_ms`` if nobody does; returns the new fencing token (which
@@ -616,16 +616,10 @@ class _Writer:
         self._queue.append(call)
         self._schedule()
 
-    async def call(self, call: _Call) -> Any:
-        """Send ``call`` with the next pipeline; its reply, or its error raised (a stale lease
-        token as :class:`Fenced`)."""
-        call.future = asyncio.get_running_loop().create_future()
-        self.submit(call)
-        return await call.future
-
     def ask(self, call: _Call, at_once: bool = True) -> asyncio.Future[Any]:
-        """The future of ``call``'s reply: already resolved when it could go at once
-        (:meth:`call_now`, only ``at_once``), else resolved when its pipeline is answered."""
+        """The future of ``call``'s reply (its error a stale lease token as :class:`Fenced`):
+        already resolved when it could go at once (:meth:`call_now`, only ``at_once``), else
+        resolved when its pipeline is answered."""
         future = asyncio.get_running_loop().create_future()
         try:
             sent, reply = self.call_now(call) if at_once and self._at_once else (False, None)
@@ -647,7 +641,7 @@ class _Writer:
         It may pass the instrument's queued writes: it touches no key they write (the intent's
         keys are the new order's and the id sequence; its journal entry may land between theirs).
         ``(True, reply)``, its error raised; ``(False, None)`` while the blocking connection is
-        resting after a failure: then :meth:`call` it."""
+        resting after a failure: then it goes pipelined."""
         if time.monotonic() < self._blocking_down_until:
             return False, None
         wire = _merge([call])

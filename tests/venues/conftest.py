@@ -11,7 +11,7 @@ from typing import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from bot.core.types import OrderUpdate, Side
+from bot.core.types import OrderStatus, OrderUpdate, Side
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.base import OrderRequest
 from bot.venues.ccxt.venue import CcxtVenue
@@ -89,6 +89,14 @@ async def order_events(venue, cid: str, filled: Decimal, timeout: float = 3.0) -
 
     await asyncio.wait_for(collect(), timeout)
     return fills, ended
+
+
+async def assert_ended_unfilled(venue, answer: OrderUpdate, cid: str) -> None:
+    """The order ``cid`` ended cancelled with nothing filled, and not as a post-only rejection:
+    in the venue's answer and in the order stream."""
+    assert (answer.status, answer.filled, answer.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == cid and not u.status.is_live)
+    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
 
 
 def ioc_request(symbol: str, cid: str, side: Side, price: str, size: str, *, reduce_only: bool = False) -> OrderRequest:

@@ -27,7 +27,9 @@ from bot.venues.ccxt import normalise
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
-from tests.venues.conftest import CREDENTIALS, FAST, eventually, ioc_request, next_event, order_events
+from tests.venues.conftest import (
+    CREDENTIALS, FAST, assert_ended_unfilled, eventually, ioc_request, next_event, order_events,
+)
 from tests.venues.servers.binance import BinanceServer
 
 SYM = "BTCUSDT"
@@ -176,9 +178,7 @@ async def test_ioc_with_nothing_to_match_expires_unfilled_and_is_not_a_post_only
     update = await venue.place_order(ioc("i3", Side.BUY, "60000.0", "0.5"))   # below the ask: takes nothing
     assert binance_server.placed[-1]["timeInForce"] == "IOC"
     assert next(iter(binance_server.orders.values()))["status"] == "EXPIRED"
-    assert (update.status, update.filled, update.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
-    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "i3" and not u.status.is_live)
-    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    await assert_ended_unfilled(venue, update, "i3")
     assert (await venue.fetch_order(SYM, "i3")).status is OrderStatus.CANCELLED
     assert binance_server.book() == ([(60000.0, 1.5), (59999.9, 2.0)], [(60000.1, 1.2), (60000.2, 3.0)])
 

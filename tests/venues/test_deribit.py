@@ -23,7 +23,7 @@ from bot.venues.base import OptionGreeksUpdate, OrderNotFound, OrderRejected, Or
 from bot.venues.ccxt.errors import Action, classify, is_post_only_reject
 from bot.venues.ccxt.venue import CcxtVenue
 from tests.venues.conftest import (
-    CREDENTIALS, deribit_config, eventually, ioc_request, next_event, order_events,
+    CREDENTIALS, assert_ended_unfilled, deribit_config, eventually, ioc_request, next_event, order_events,
 )
 from tests.venues.servers.deribit import OPTION, DeribitServer, Fault
 
@@ -375,9 +375,7 @@ async def test_ioc_with_nothing_to_match_is_cancelled_unfilled_not_a_post_only_r
     update = await venue.place_order(ioc("d3", Side.BUY, "60000.0", "5"))     # below the ask: takes nothing
     assert deribit_server.placed[-1]["time_in_force"] == "immediate_or_cancel"
     assert next(iter(deribit_server.orders.values()))["order_state"] == "cancelled"
-    assert (update.status, update.filled, update.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
-    streamed = await next_event(venue, OrderUpdate, lambda u: u.client_order_id == "d3" and not u.status.is_live)
-    assert (streamed.status, streamed.filled, streamed.post_only_rejected) == (OrderStatus.CANCELLED, 0, False)
+    await assert_ended_unfilled(venue, update, "d3")
     assert server_levels(deribit_server)[1] == [(60000.5, 150.0), (60001.0, 80.0), (60002.0, 300.0)]
 
 

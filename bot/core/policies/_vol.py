@@ -20,7 +20,7 @@ from typing import Literal, Sequence
 
 from pydantic import Field, model_validator
 
-from bot.core.mids import ewma_variance
+from bot.core.mids import ewma_variance, log_return
 from bot.core.policies.base import PolicyParams
 
 SECONDS_PER_YEAR = 365.0 * 24 * 3600
@@ -31,11 +31,8 @@ MAX_VOL = 1e6
 def log_returns(mids: Sequence[float], step: int = 1) -> list[float]:
     """Log returns between every ``step``-th mid, oldest first, ending at the latest mid."""
     picked = list(mids)[::-1][::step][::-1]
-    out: list[float] = []
-    for a, b in zip(picked, picked[1:]):
-        if 0 < a < math.inf and 0 < b < math.inf:
-            out.append(math.log(b) - math.log(a))
-    return out
+    returns = (log_return(a, b) for a, b in zip(picked, picked[1:]))
+    return [r for r in returns if r is not None]
 
 
 def annualise(var_per_return: float, interval_s: float) -> float:
