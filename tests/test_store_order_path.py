@@ -209,6 +209,30 @@ async def test_after_the_blocking_connection_fails_intents_take_the_pipelined_wa
         await store.close()
 
 
+async def test_a_blocking_connection_the_server_closed_while_idle_is_opened_again(
+        redis_url: str, prefix: str) -> None:
+    """Redis restarted between two intents (here: it closes the blocking connection): the next
+    intent still goes at once, on a new connection, and is not refused."""
+    store = RedisStore(redis_url, prefix)
+    writer = store._writer  # noqa: SLF001
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        first, _ = await store.place_intent(_intent(), SCOPES, reducing=False)
+        connection = writer._connection  # noqa: SLF001
+        assert first is not None and connection is not None
+        connection.send_command("CLIENT", "ID")
+        assert admin.client_kill_filter(_id=connection.read_response()) == 1
+        await asyncio.sleep(0.05)
+        second = store.place_intent(_intent(), SCOPES, reducing=False)
+        assert isinstance(second, asyncio.Future) and second.done()  # at once, not pipelined
+        cid, _ = await second
+        assert cid is not None and writer._blocking_failures == 0  # noqa: SLF001
+        assert sorted(o.client_order_id for o in await store.load_orders(SYMBOL)) == sorted([first, cid])
+    finally:
+        admin.close()
+        await store.close()
+
+
 async def test_the_blocking_way_rests_longer_after_each_failure_in_a_row(
         redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import bot.state.store as store_module

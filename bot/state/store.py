@@ -540,7 +540,9 @@ _NO_CID = '{"client_order_id": ""'
 
 def _order_json_around_id(order: Order) -> tuple[str, str]:
     """The order's JSON before and after its client order id (which the place script fills in)."""
-    text = _order_json(dataclasses.replace(order, client_order_id=""))
+    fields = encode(order)
+    fields["client_order_id"] = ""  # the first field: the JSON starts with it
+    text = json.dumps(fields)
     assert text.startswith(_NO_CID)
     return _NO_CID[:-1], text[len(_NO_CID) - 1:]
 
@@ -601,7 +603,9 @@ class _Writer:
     def __init__(self, client: aioredis.Redis, blocking: redis.Redis, at_once: bool = True):
         self._redis = client
         self._blocking = blocking
-        """A connection of its own for :meth:`call_now` (redis-py's blocking client)."""
+        """A client of its own for :meth:`call_now` (redis-py's blocking client)."""
+        self._connection: redis.connection.AbstractConnection | None = None
+        """Its connection, checked out while it works (:meth:`_execute_blocking`)."""
         self._at_once = at_once
         """False: every call is pipelined (``redis.intent_timeout_ms: 0``)."""
         self._blocking_down_until = float("-inf")
@@ -644,28 +648,50 @@ class _Writer:
         resting after a failure: then it goes pipelined."""
         if time.monotonic() < self._blocking_down_until:
             return False, None
-        wire = _merge([call])
+        (wire,) = _merge([call])
         try:
-            results = self._execute_blocking(wire)
-            if isinstance(results[0], NoScriptError):  # Redis restarted or flushed its scripts
+            result = self._execute_blocking(wire)
+            if isinstance(result, NoScriptError):  # Redis restarted or flushed its scripts
                 for body in _SCRIPTS.values():
                     self._blocking.script_load(body)
-                results = self._execute_blocking(wire)
+                result = self._execute_blocking(wire)
         except Exception as exc:
             self._blocking_failures += 1
             rest = min(BLOCKING_RETRY_MAX_S, BLOCKING_RETRY_S * 2 ** (self._blocking_failures - 1))
             self._blocking_down_until = time.monotonic() + rest
             raise exc from None
         self._blocking_failures = 0
-        outcome = _outcome(call, results[0])
+        outcome = _outcome(call, result)
         if isinstance(outcome, BaseException):
             raise outcome
         return True, outcome
 
-    def _execute_blocking(self, wire: list[_Wire]) -> list[Any]:
-        return _pipeline(self._blocking, wire).execute(raise_on_error=False)
+    def _execute_blocking(self, wire: _Wire) -> Any:
+        """One EVALSHA on the blocking client's connection, kept checked out of its pool between
+        calls (no pool or pipeline bookkeeping per intent, no retry: a reply lost is an intent
+        refused); a connection the server closed while idle is opened again first. An error reply
+        is returned, any other failure raised with the connection dropped."""
+        pool = self._blocking.connection_pool
+        if self._connection is None:
+            self._connection = pool.get_connection()  # connected and checked
+        elif _closed(self._connection):  # by the server while idle (a restart): connect again
+            self._connection.disconnect()
+        connection = self._connection
+        try:
+            connection.send_command("EVALSHA", _SHAS[wire.kind], len(wire.keys), *wire.keys, *wire.args)
+            return connection.read_response()
+        except ResponseError as exc:
+            return exc
+        except BaseException:
+            self._connection = None
+            connection.disconnect()
+            pool.release(connection)
+            raise
 
     def close(self) -> None:
+        if self._connection is not None:
+            self._blocking.connection_pool.release(self._connection)
+            self._connection = None
         self._blocking.close()
 
     async def flush(self) -> None:
@@ -742,6 +768,14 @@ class _Writer:
 
     async def _execute(self, wire: list[_Wire]) -> list[Any]:
         return await _pipeline(self._redis, wire).execute(raise_on_error=False)
+
+
+def _closed(connection: redis.connection.AbstractConnection) -> bool:
+    """Whether an idle connection has something to read (the server closed it, or it fails)."""
+    try:
+        return connection.can_read()
+    except (RedisError, OSError):
+        return True
 
 
 def _pipeline(client: Any, wire: list[_Wire]) -> Any:
