@@ -51,11 +51,8 @@ import contextlib
 import cProfile
 import gc
 import itertools
-import os
 import random
 import resource
-import subprocess
-import tempfile
 import time
 import uuid
 from decimal import Decimal
@@ -77,6 +74,7 @@ from bot.portfolio import Portfolio
 from bot.state.store import RedisStore
 from bot.venues.simulated.market import MarketParams, SimulatedMarket
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
+from redis_here import redis_here
 
 BURST = 100
 """Market events the dispatcher takes in before it yields to the event loop (one read's worth)."""
@@ -392,33 +390,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.burst is None:
         args.burst = 0 if args.rate else BURST
-    with _redis_here() if args.redis_here else contextlib.nullcontext(args.redis) as args.redis:
+    with redis_here() if args.redis_here else contextlib.nullcontext(args.redis) as args.redis:
         uvloop.run(run(args))
-
-
-@contextlib.contextmanager
-def _redis_here() -> Iterator[str]:
-    """The URL of a redis-server started for this run (no persistence, a unix socket in a temporary
-    directory); it inherits this process's CPU affinity, and is stopped at the end."""
-    with tempfile.TemporaryDirectory(prefix="scalebot-bench-") as tmp:
-        socket_path = os.path.join(tmp, "redis.sock")
-        server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", socket_path, "--save", "",
-                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        try:
-            url = f"unix://{socket_path}"
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    redis.Redis.from_url(url).ping()
-                    break
-                except (redis.ConnectionError, OSError):
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit(f"redis-server did not start on {socket_path}") from None
-                    time.sleep(0.05)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(10)
 
 
 if __name__ == "__main__":

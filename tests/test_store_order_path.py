@@ -5,7 +5,6 @@ recorded in one call, every write fenced."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from decimal import Decimal
 
 import pytest
@@ -233,26 +232,42 @@ async def test_a_blocking_connection_the_server_closed_while_idle_is_opened_agai
         await store.close()
 
 
-async def test_the_blocking_way_rests_longer_after_each_failure_in_a_row(
+async def test_after_a_failure_a_probe_not_an_intent_finds_the_blocking_way_back(
         redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.state.store as store_module
+    """The blocking connection fails: intents go pipelined while it rests, a PING on it after each
+    rest (1 s, doubled after each failed PING up to 60 s) decides when they go at once again."""
     store = RedisStore(redis_url, prefix)
     writer = store._writer  # noqa: SLF001
-    clock = [1000.0]
-    monkeypatch.setattr(store_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))  # the store's clock only
-    real = writer._execute_blocking
-    monkeypatch.setattr(writer, "_execute_blocking", lambda wire: (_ for _ in ()).throw(redis.TimeoutError("slow")))
+    loop = asyncio.get_running_loop()
+    real = writer._command  # noqa: SLF001
+
+    def slow(*args: object) -> object:
+        raise redis.TimeoutError("slow")
+
+    def rest_s() -> float:
+        assert writer._resting is not None  # noqa: SLF001
+        return round(writer._resting.when() - loop.time(), 1)  # noqa: SLF001
+
     try:
-        rests = []
-        for _ in range(4):
-            with pytest.raises(redis.TimeoutError):
-                await store.place_intent(_intent(), SCOPES, reducing=False)
-            rests.append(writer._blocking_down_until - clock[0])  # noqa: SLF001
-            clock[0] = writer._blocking_down_until  # noqa: SLF001
-        assert rests == [1.0, 2.0, 4.0, 8.0]
-        monkeypatch.setattr(writer, "_execute_blocking", real)
-        cid, _ = await store.place_intent(_intent(), SCOPES, reducing=False)
-        assert cid is not None and writer._blocking_failures == 0  # noqa: SLF001
+        monkeypatch.setattr(writer, "_command", slow)
+        with pytest.raises(redis.TimeoutError):
+            await store.place_intent(_intent(), SCOPES, reducing=False)
+        rests = [rest_s()]
+        pending = store.place_intent(_intent(), SCOPES, reducing=False)
+        assert not (isinstance(pending, asyncio.Future) and pending.done())  # resting: pipelined
+        assert (await pending)[0] is not None
+        for _ in range(7):  # each probe fails: a longer rest
+            writer._resting.cancel()  # noqa: SLF001  (the rest is over)
+            writer._probe()  # noqa: SLF001
+            rests.append(rest_s())
+        assert rests == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+        monkeypatch.setattr(writer, "_command", real)
+        writer._resting.cancel()  # noqa: SLF001
+        writer._probe()  # noqa: SLF001  (answered)
+        assert writer._resting is None and writer._blocking_failures == 0  # noqa: SLF001
+        now = store.place_intent(_intent(), SCOPES, reducing=False)
+        assert isinstance(now, asyncio.Future) and now.done()  # at once again
+        assert (await now)[0] is not None
     finally:
         await store.close()
 

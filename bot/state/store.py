@@ -149,9 +149,9 @@ BLOCKING_TIMEOUT_S = 0.1
 each Sentinel asked, a reply), unless the store is given another (``redis.intent_timeout_ms``)."""
 BLOCKING_RETRY_S = 1.0
 BLOCKING_RETRY_MAX_S = 60.0
-"""After the blocking connection failed, intents take the pipelined way for BLOCKING_RETRY_S,
-doubled after each failure in a row up to BLOCKING_RETRY_MAX_S (a Redis too far away for the
-blocking way costs an order that often, not once a second)."""
+"""After the blocking connection failed, intents take the pipelined way; a PING on it after
+BLOCKING_RETRY_S, doubled after each failure in a row up to BLOCKING_RETRY_MAX_S, decides when
+they go at once again (a Redis too far away for the blocking way costs a probe that often)."""
 
 
 class RedisStore:
@@ -608,7 +608,9 @@ class _Writer:
         """Its connection, checked out while it works (:meth:`_execute_blocking`)."""
         self._at_once = at_once
         """False: every call is pipelined (``redis.intent_timeout_ms: 0``)."""
-        self._blocking_down_until = float("-inf")
+        self._resting: asyncio.TimerHandle | None = None
+        """Set while the blocking connection rests after a failure: calls go pipelined until the
+        probe it will run (:meth:`_probe`) is answered."""
         self._blocking_failures = 0
         self._queue: list[_Call] = []
         self._busy: dict[str, int] = {}
@@ -646,7 +648,7 @@ class _Writer:
         keys are the new order's and the id sequence; its journal entry may land between theirs).
         ``(True, reply)``, its error raised; ``(False, None)`` while the blocking connection is
         resting after a failure: then it goes pipelined."""
-        if time.monotonic() < self._blocking_down_until:
+        if self._resting is not None:
             return False, None
         (wire,) = _merge([call])
         try:
@@ -656,18 +658,39 @@ class _Writer:
                     self._blocking.script_load(body)
                 result = self._execute_blocking(wire)
         except Exception as exc:
-            self._blocking_failures += 1
-            rest = min(BLOCKING_RETRY_MAX_S, BLOCKING_RETRY_S * 2 ** (self._blocking_failures - 1))
-            self._blocking_down_until = time.monotonic() + rest
+            self._rest()
             raise exc from None
-        self._blocking_failures = 0
         outcome = _outcome(call, result)
         if isinstance(outcome, BaseException):
             raise outcome
         return True, outcome
 
+    def _rest(self) -> None:
+        """The blocking connection failed: calls go pipelined, and after a rest (BLOCKING_RETRY_S,
+        doubled after each failure in a row up to BLOCKING_RETRY_MAX_S) a PING on it decides
+        whether they may go at once again: no call is spent finding out."""
+        self._blocking_failures += 1
+        rest = min(BLOCKING_RETRY_MAX_S, BLOCKING_RETRY_S * 2 ** (self._blocking_failures - 1))
+        self._resting = asyncio.get_running_loop().call_later(rest, self._probe)
+
+    def _probe(self) -> None:
+        """One PING on the blocking connection (holding the loop as a call at once would, the
+        store's blocking timeout at most per step): answered, calls go at once again; else a
+        longer rest."""
+        try:
+            self._command("PING")
+        except Exception:
+            self._rest()
+            return
+        self._resting = None
+        self._blocking_failures = 0
+
     def _execute_blocking(self, wire: _Wire) -> Any:
-        """One EVALSHA on the blocking client's connection, kept checked out of its pool between
+        """``wire``'s EVALSHA on the blocking connection (:meth:`_command`)."""
+        return self._command("EVALSHA", _SHAS[wire.kind], len(wire.keys), *wire.keys, *wire.args)
+
+    def _command(self, *args: Any) -> Any:
+        """One command on the blocking client's connection, kept checked out of its pool between
         calls (no pool or pipeline bookkeeping per intent, no retry: a reply lost is an intent
         refused); a connection the server closed while idle is opened again first. An error reply
         is returned, any other failure raised with the connection dropped."""
@@ -678,7 +701,7 @@ class _Writer:
             self._connection.disconnect()
         connection = self._connection
         try:
-            connection.send_command("EVALSHA", _SHAS[wire.kind], len(wire.keys), *wire.keys, *wire.args)
+            connection.send_command(*args)
             return connection.read_response()
         except ResponseError as exc:
             return exc
@@ -689,6 +712,8 @@ class _Writer:
             raise
 
     def close(self) -> None:
+        if self._resting is not None:
+            self._resting.cancel()
         if self._connection is not None:
             self._blocking.connection_pool.release(self._connection)
             self._connection = None
