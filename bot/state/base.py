@@ -86,8 +86,6 @@ class Store(Protocol):
 
     async def load_orders(self, symbol: str) -> list[Order]: ...
 
-    async def known_fill(self, symbol: str, trade_id: str) -> bool: ...
-
     async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
         """Append ``fill`` and store the position it produced, atomically; False, writing
         nothing, when its trade id was recorded before."""

@@ -49,9 +49,6 @@ class MemoryStore:
     async def load_orders(self, symbol: str) -> list[Order]:
         return list(self.orders[symbol].values())
 
-    async def known_fill(self, symbol: str, trade_id: str) -> bool:
-        return (symbol, trade_id) in self._fill_ids
-
     async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
         if (fill.symbol, fill.trade_id) in self._fill_ids:
             return False

@@ -330,10 +330,6 @@ class RedisStore:
         pnl = decode(PnlBook, json.loads(raw["pnl"])) if "pnl" in raw else PnlBook()
         return PositionRecord(Decimal(raw["size"]), float(raw["last_fill_ts"]), Decimal(raw.get("fees", "0")), pnl)
 
-    async def known_fill(self, symbol: str, trade_id: str) -> bool:
-        await self.flush()
-        return bool(await self._redis.sismember(self.keys.fill_ids(symbol), trade_id))
-
     async def record_fill(self, fill: Fill, position: PositionRecord) -> bool:
         """Append ``fill`` to the fills stream and store the position it produced, atomically,
         unless its trade id is already recorded: returns False then (nothing is written)."""
