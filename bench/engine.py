@@ -219,6 +219,8 @@ async def run(args: argparse.Namespace) -> None:
     round_trips = _count_round_trips()
     store = RedisStore(args.redis, prefix)
     await store.ping()
+    for inst in instruments:  # owned as under the daemon: every journal write checks the fencing token
+        assert await store.acquire_lease(inst.spec.symbol, "bench", LEASE_MS) is not None
     venue = _BenchVenue(instruments, seed=args.seed)
     await venue.connect([i.spec.symbol for i in instruments])
     await venue.close()  # its own market loop is not used: the bench feeds the steps
@@ -358,6 +360,8 @@ def _timed(rest: Iterator[list[Step]]) -> Iterator[list[Step]]:
         del chunk
 
 
+LEASE_MS = 3_600_000
+"""The bench's leases on its instruments (they outlast any run; the key prefix is deleted after)."""
 _PAUSED = [0.0]
 """Seconds spent generating events (the event loop stands still meanwhile)."""
 
@@ -382,10 +386,11 @@ def main() -> None:
                         help="engines take the events but never decide (the cost of feeding alone)")
     parser.add_argument("--warmup", type=int, default=WARMUP,
                         help="latencies are measured for decisions on events after this many (default %(default)s)")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    parser.add_argument("--redis-here", action="store_true",
-                        help="start a throwaway redis-server on a unix socket, on this process's CPUs "
-                             "(with taskset -c 0: Redis shares the engine's core), and use it instead of --redis")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    where.add_argument("--redis-here", action="store_true",
+                       help="start a throwaway redis-server on a unix socket, on this process's CPUs "
+                            "(with taskset -c 0: Redis shares the engine's core), and use it instead of --redis")
     parser.add_argument("--profile", help="write a cProfile of the timed part (generation excluded) here")
     args = parser.parse_args()
     if args.burst is None:

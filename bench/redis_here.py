@@ -24,14 +24,21 @@ def redis_here() -> Iterator[str]:
             url = f"unix://{socket_path}"
             deadline = time.monotonic() + 10
             while True:
+                client = redis.Redis.from_url(url)
                 try:
-                    redis.Redis.from_url(url).ping()
+                    client.ping()
                     break
                 except (redis.ConnectionError, OSError):
                     if server.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit(f"redis-server did not start on {socket_path}") from None
                     time.sleep(0.05)
+                finally:
+                    client.close()
             yield url
         finally:
             server.terminate()
-            server.wait(10)
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()

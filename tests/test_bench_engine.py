@@ -1,5 +1,6 @@
 """The engine and order-path benches still run (a few thousand events, a few hundred intents; no
-timing is asserted: speed targets live in ``docs/benchmarks.md``), and leave no keys in Redis."""
+timing is asserted: speed targets live in ``docs/benchmarks.md``); the engine bench leaves no keys
+in the Redis it used, the order-path one runs on a Redis of its own (``--redis-here``)."""
 
 from __future__ import annotations
 

@@ -261,6 +261,10 @@ async def test_after_a_failure_a_probe_not_an_intent_finds_the_blocking_way_back
             writer._probe()  # noqa: SLF001
             rests.append(rest_s())
         assert rests == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+        monkeypatch.setattr(writer, "_command", lambda *args: redis.ResponseError("NOPERM no permission"))
+        writer._resting.cancel()  # noqa: SLF001
+        writer._probe()  # noqa: SLF001  (an error reply is no PONG: resting still)
+        assert writer._resting is not None and writer._blocking_failures == 9  # noqa: SLF001
         monkeypatch.setattr(writer, "_command", real)
         writer._resting.cancel()  # noqa: SLF001
         writer._probe()  # noqa: SLF001  (answered)

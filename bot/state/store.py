@@ -654,31 +654,37 @@ class _Writer:
                     self._blocking.script_load(body)
                 result = self._execute_blocking(wire)
         except Exception as exc:
-            self._rest()
+            self._rest(exc)
             raise exc from None
         outcome = _outcome(call, result)
         if isinstance(outcome, BaseException):
             raise outcome
         return True, outcome
 
-    def _rest(self) -> None:
+    def _rest(self, error: BaseException | str) -> None:
         """The blocking connection failed: calls go pipelined, and after a rest (BLOCKING_RETRY_S,
         doubled after each failure in a row up to BLOCKING_RETRY_MAX_S) a PING on it decides
         whether they may go at once again: no call is spent finding out."""
         self._blocking_failures += 1
         rest = min(BLOCKING_RETRY_MAX_S, BLOCKING_RETRY_S * 2 ** (self._blocking_failures - 1))
         self._resting = asyncio.get_running_loop().call_later(rest, self._probe)
+        get_logger().warning("redis.blocking_resting", rest_s=rest, failures=self._blocking_failures,
+                             error=error if isinstance(error, str) else type(error).__name__)
 
     def _probe(self) -> None:
         """One PING on the blocking connection (holding the loop as a call at once would, the
-        store's blocking timeout at most per step): answered, calls go at once again; else a
-        longer rest."""
+        store's blocking timeout at most per step): a PONG and calls go at once again; anything
+        else (an error, an error reply) and a longer rest."""
         try:
-            self._command("PING")
-        except Exception:
-            self._rest()
+            reply = self._command("PING")
+        except Exception as exc:
+            self._rest(exc)
+            return
+        if reply != "PONG":
+            self._rest(f"PING answered {str(reply)[:80]!r}")
             return
         self._resting = None
+        get_logger().info("redis.blocking_restored", failures=self._blocking_failures)
         self._blocking_failures = 0
 
     def _execute_blocking(self, wire: _Wire) -> Any:

@@ -15,12 +15,16 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import redis
 
+import bot.state.store as store_module
+from bot.core.types import Order, OrderStatus, Side
+from bot.state.base import kill_scopes
 from bot.state.keys import Keys
 from bot.state.store import RedisStore
 from tests.faults.support import Daemon, RedisServer, snapshot
@@ -200,3 +204,42 @@ def test_client_order_ids_are_not_reused_after_redis_comes_back_empty(
     assert duplicates == []
     assert not before & {e["client_order_id"] for e in after if e["event"] == "order.placed"}
     assert daemon.stop(signal.SIGTERM) == 0, daemon.tail()
+
+
+async def test_a_stalled_redis_rests_the_blocking_way_until_its_own_probe_finds_it_back(
+        own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis stalls (SIGSTOP) under a new order's intent: the intent fails after the blocking
+    timeout and its connection is dropped (its late reply can never be read as another's); the
+    next intents go pipelined; once Redis runs again the probe the rest scheduled brings the blocking
+    way back by itself, and the next intent's reply is its own."""
+    monkeypatch.setattr(store_module, "BLOCKING_RETRY_S", 0.05)
+    scopes = kill_scopes("BTC-PERP", "default")
+    intent = Order("", "BTC-PERP", Side.BUY, Decimal("100"), Decimal("1"), OrderStatus.PENDING, 1.0)
+    store = RedisStore(own_redis.url, PREFIX, blocking_timeout_s=0.1)
+    writer = store._writer  # noqa: SLF001
+    admin = redis.Redis.from_url(own_redis.url, decode_responses=True)
+    assert own_redis.proc is not None
+    try:
+        first, _ = await store.place_intent(intent, scopes, reducing=False)
+        assert first is not None
+        own_redis.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(redis.TimeoutError):
+                await store.place_intent(intent, scopes, reducing=False)
+            assert writer._connection is None and writer._resting is not None  # noqa: SLF001
+        finally:
+            own_redis.proc.send_signal(signal.SIGCONT)
+        pending = store.place_intent(intent, scopes, reducing=False)
+        assert not (isinstance(pending, asyncio.Future) and pending.done())  # resting: pipelined
+        assert (await pending)[0] is not None
+        deadline = time.monotonic() + 5
+        while writer._resting is not None:  # noqa: SLF001  (no intent is asked to find out)
+            assert time.monotonic() < deadline, "the probe never brought the blocking way back"
+            await asyncio.sleep(0.02)
+        now = store.place_intent(intent, scopes, reducing=False)
+        assert isinstance(now, asyncio.Future) and now.done()  # at once again
+        cid, _ = await now
+        assert cid == f"{cid.rsplit('-', 1)[0]}-{admin.get(store.keys.order_seq('BTC-PERP'))}"  # the latest id
+    finally:
+        admin.close()
+        await store.close()
