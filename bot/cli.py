@@ -25,9 +25,9 @@ from bot.state.store import RedisStore
 if TYPE_CHECKING:
     from bot.metrics import Metrics
 
-# The daemon, the recorder, replay and the metrics endpoint import ccxt, numpy and
-# prometheus_client: they are imported by the commands that use them, so `health`, `status`,
-# `kill` and `check-config` start fast (a container probe runs `health` every few seconds).
+# The daemon, the recorder, replay and the metrics endpoint import ccxt and prometheus_client
+# (and numpy with options): they are imported by the commands that use them, so `health`,
+# `status`, `kill` and `check-config` start fast (a container probe runs `health` every few seconds).
 
 DEFAULT_CONFIG_ENV = "SCALEBOT_CONFIG"
 DEFAULT_CONFIG = "config/paper.yaml"

@@ -11,14 +11,13 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from bot.core.guards import GuardLimits
 from bot.core.modifiers import ModifierConfig
-from bot.core.options_book import OptionPosition
 from bot.core.planner import ExecutionParams, Urgency
 from bot.core.policies import POLICY_TYPES, PolicyConfig
 from bot.core.policies.base import UrgencyParams
@@ -28,6 +27,9 @@ from bot.errors import ConfigError
 from bot.venues.ccxt.config import CcxtVenueConfig
 from bot.venues.replay.config import ReplayVenueConfig
 from bot.venues.simulated.market import MarketParams
+
+if TYPE_CHECKING:
+    from bot.core.options_book import OptionPosition
 
 REDIS_URL_ENV = "SCALEBOT_REDIS_URL"
 _ENV_REF = re.compile(r"\$\{(?:file:(?P<file>[^}]+)|(?P<env>[A-Za-z_][A-Za-z0-9_]*))\}")
@@ -179,6 +181,7 @@ class OptionConfig(Model):
     venue_symbol: str | None = Field(default=None, description="the venue's name, to match its option tickers")
 
     def position(self, key: str, started_ts: float) -> OptionPosition:
+        from bot.core.options_book import OptionPosition  # numpy and the Greeks engine: only with options
         return OptionPosition(key, self.underlying, self.strike, started_ts + self.days_to_expiry * 86_400,
                               self.kind == "call", self.quantity, self.iv, self.settlement == "coin",
                               self.venue_symbol)

@@ -8,13 +8,15 @@ and the value at the start of the UTC day are tracked for drawdown and daily-los
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bot.core.greeks import GreekDifference, black76, implied_vol_black76
-from bot.core.options_book import VENUE_MAX_AGE_S, OptionPosition, OptionsBook
+from bot.core.greeks.venue_conventions import GreekDifference
 from bot.core.types import AccountView, GreeksView, InstrumentSpec, PeerView, PnlView
 from bot.log import get_logger
 from bot.venues.base import OptionGreeksUpdate, PositionDeltaUpdate
+
+if TYPE_CHECKING:  # the options book and Black-76 need numpy: loaded only with options (held or traded)
+    from bot.core.options_book import OptionPosition, OptionsBook
 
 SECONDS_PER_DAY = 86_400.0
 SECONDS_PER_YEAR = 365 * SECONDS_PER_DAY
@@ -38,10 +40,17 @@ class Member(Protocol):
 class Portfolio:
     def __init__(self, capital_usd: float, options: list[OptionPosition], greeks_source: str = "local",
                  greeks_tolerance: float = 0.05, delta_unit: str = "coin", coin_balance: dict[str, float] | None = None,
-                 venue_max_age_s: float = VENUE_MAX_AGE_S):
+                 venue_max_age_s: float | None = None):
+        """``venue_max_age_s`` ``None``: the options book's default
+        (:data:`~bot.core.options_book.VENUE_MAX_AGE_S`)."""
         self.capital_usd = capital_usd
-        self.options = OptionsBook(options, source=greeks_source, tolerance=greeks_tolerance, delta_unit=delta_unit,
-                                   venue_max_age_s=venue_max_age_s)
+        self.options: OptionsBook | None = None
+        """The options held (``None`` without any: no numpy for a perp-only process)."""
+        if options:
+            from bot.core import options_book
+            self.options = options_book.OptionsBook(
+                options, source=greeks_source, tolerance=greeks_tolerance, delta_unit=delta_unit,
+                venue_max_age_s=options_book.VENUE_MAX_AGE_S if venue_max_age_s is None else venue_max_age_s)
         self._collateral = (coin_balance or {}) if delta_unit == "usd_pnl" else {}
         self._log = get_logger()
         self.members: dict[str, Member] = {}
@@ -51,13 +60,16 @@ class Portfolio:
 
     def on_venue_greeks(self, update: OptionGreeksUpdate) -> None:
         """Take a venue's option Greeks; log each Greek where local and venue values disagree."""
-        self._log_mismatches(update.symbol, self.options.set_venue(update.symbol, update.greeks, update.ts))
+        if self.options is not None:
+            self._log_mismatches(update.symbol, self.options.set_venue(update.symbol, update.greeks, update.ts))
 
     def on_venue_position_delta(self, update: PositionDeltaUpdate) -> None:
         """Take the venue's delta of an option position (the ``venue`` Greeks source uses it while
         fresh); log ``position_delta`` where it disagrees with the local one."""
-        differences = self.options.set_venue_position(update.symbol, update.delta_coin, update.size_coin, update.ts)
-        self._log_mismatches(update.symbol, differences)
+        if self.options is not None:
+            differences = self.options.set_venue_position(update.symbol, update.delta_coin, update.size_coin,
+                                                          update.ts)
+            self._log_mismatches(update.symbol, differences)
 
     def _log_mismatches(self, option: str, differences: list[GreekDifference]) -> None:
         for d in differences:
@@ -85,8 +97,11 @@ class Portfolio:
         forward = self._underlying_price(member)
         if forward is None:
             return GreeksView()
-        book = self.options.greeks(spec.base, forward, now)
-        delta, gamma, vega, theta = book.delta_coin, book.gamma_coin, book.vega_usd_per_vol_point, book.theta_usd_per_day
+        delta = gamma = vega = theta = 0.0
+        if self.options is not None:
+            book = self.options.greeks(spec.base, forward, now)
+            delta, gamma, vega, theta = (book.delta_coin, book.gamma_coin, book.vega_usd_per_vol_point,
+                                         book.theta_usd_per_day)
         for m in self.members.values():
             if m.symbol != member.symbol and m.spec.base == spec.base:
                 unit = self._unit_greeks(m, forward, now)
@@ -119,6 +134,7 @@ class Portfolio:
         if terms is None:
             mid = member.mid() or forward
             return (size / mid if spec.inverse else size), 0.0, 0.0, 0.0
+        from bot.core.greeks import black76, implied_vol_black76  # numpy: only for a traded option
         t = (terms.expiry_ts - now) / SECONDS_PER_YEAR
         vol = terms.fallback_iv
         mid = member.mid()

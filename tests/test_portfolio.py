@@ -3,8 +3,11 @@ instrument, and peers."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,7 @@ from bot.core.types import AccountView, GreeksView, InstrumentSpec, PeerView, Pn
 from bot.portfolio import SECONDS_PER_DAY, Portfolio
 
 D = Decimal
+ROOT = Path(__file__).resolve().parents[1]
 DAY0 = 19_700 * SECONDS_PER_DAY  # a UTC midnight
 NOW = DAY0 + 3_600.0
 
@@ -203,3 +207,32 @@ def test_venue_max_age_s_from_the_config_reaches_the_options_book() -> None:
     assert portfolio.options.greeks("BTC", 60_000.0, NOW + 3).delta_coin == pytest.approx(0.84)   # 3 s: fresh
     assert portfolio.options.greeks("BTC", 60_000.0, NOW + 4).delta_coin == pytest.approx(computed, rel=1e-3)
     assert computed != pytest.approx(0.84, rel=0.05)
+
+
+def test_a_perp_only_process_never_loads_numpy_or_scipy() -> None:
+    """The Greeks engine (numpy, scipy: about 25 MB and a third of a second to import) is loaded
+    only with options: the daemon, the CLI, a config with perps only and its portfolio do without."""
+    code = """
+import sys
+from bot.cli import main
+from bot.config import load_config
+from bot.daemon import Daemon
+from bot.wiring import build_portfolio
+config = load_config("config/paper.yaml")
+assert not config.portfolio.options
+portfolio = build_portfolio(config, 0.0)
+assert portfolio.options is None
+loaded = sorted(m for m in ("numpy", "scipy") if m in sys.modules)
+assert not loaded, loaded
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_portfolio_without_options_reports_zero_book_greeks() -> None:
+    p = Portfolio(0.0, [])
+    me = FakeMember("BTC-PERP", make_spec("BTC-PERP"), position=2.0)
+    p.add(me)
+    view = p.greeks(me, NOW)
+    assert (view.delta_coin, view.gamma_coin, view.vega_usd_per_vol_point, view.theta_usd_per_day) == (0.0, 0.0, 0.0, 0.0)
+    assert view.instrument_delta_coin == 1.0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import AsyncIterator, Literal, Protocol, Union, runtime_checkable
 
-from bot.core.greeks import VenueGreeks
+from bot.core.greeks.venue_conventions import VenueGreeks  # no numpy: a perp-only process never loads it
 from bot.core.types import Book, FactorsUpdate, Fill, InstrumentSpec, OrderStatus, OrderUpdate, Side, Trade
 
 @dataclass(frozen=True, slots=True)

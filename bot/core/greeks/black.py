@@ -64,9 +64,8 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtr
 
 from bot.core.greeks.normalised import SQRT_2PI, otm_black
+from bot.core.greeks.units import DAYS_PER_YEAR, VOL_POINT
 
-DAYS_PER_YEAR = 365.0
-VOL_POINT = 0.01
 S_FLOOR = 1e-140  # floor of sigma*sqrt(T)
 SQRT_T_FLOOR = 1e-70  # floor of sqrt(T) where T divides
 D_CLIP = 40.0  # |d| beyond this: ndtr is exactly 0 or 1 and the density underflows to 0

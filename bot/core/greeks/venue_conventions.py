@@ -25,9 +25,12 @@ convention.  Venue conventions handled:
 from __future__ import annotations
 
 import math
-from typing import Mapping, NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
-from bot.core.greeks.black import DAYS_PER_YEAR, Greeks
+from bot.core.greeks.units import DAYS_PER_YEAR
+
+if TYPE_CHECKING:
+    from bot.core.greeks.black import Greeks
 
 PERCENT = 100.0
 COMPARED = ("delta", "gamma", "vega", "theta", "rho", "mark_iv")
