@@ -17,7 +17,9 @@ key                             type       holds
 ``P:i:{sym}:lease_seq``         counter    fencing token sequence
 ``P:i:{sym}:fence``             string     the current fencing token; writes with another fail
 ``P:heartbeat``                 hash       daemon heartbeat: ts, pid, mode
-``P:kill:global``, ``P:kill:{sym}``  hash  engaged kill switch: reason, by, ts (absent = lifted)
+``P:kill:SCOPE``                hash       engaged kill switch: reason, by, ts, action (absent =
+                                           lifted); SCOPE is ``global``, ``account:NAME`` or
+                                           the symbol (no braces)
 ``P:kill:events``               channel    pub/sub notice of every kill switch change
 ``P:audit``                     stream     every kill switch engagement and lift
 ``P:i:{sym}:sim_state``         string     the simulated venue's account for the instrument (JSON)
