@@ -89,9 +89,11 @@ switches and fields)."""
 
 _PLACE = """
 local scope, switch = 0, {}
-for i = 5, #KEYS do
-  switch = redis.call('HGETALL', KEYS[i])
-  if #switch > 0 then scope = i - 4; break end
+if redis.call('EXISTS', unpack(KEYS, 5)) > 0 then  -- a switch engaged (rare): find the widest
+  for i = 5, #KEYS do
+    switch = redis.call('HGETALL', KEYS[i])
+    if #switch > 0 then scope = i - 4; break end
+  end
 end
 if scope > 0 then
   local action = 'cancel'
