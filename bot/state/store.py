@@ -89,7 +89,7 @@ switches and fields)."""
 
 _PLACE = """
 local scope, switch = 0, {}
-if redis.call('EXISTS', unpack(KEYS, 5)) > 0 then  -- a switch engaged (rare): find the widest
+if #KEYS >= 5 and redis.call('EXISTS', unpack(KEYS, 5)) > 0 then  -- a switch engaged (rare): the widest
   for i = 5, #KEYS do
     switch = redis.call('HGETALL', KEYS[i])
     if #switch > 0 then scope = i - 4; break end
