@@ -16,6 +16,7 @@ import time
 from decimal import Decimal
 from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -694,10 +695,11 @@ class _Writer:
         return self._command("EVALSHA", _SHAS[wire.kind], len(wire.keys), *wire.keys, *wire.args)
 
     def _command(self, *args: Any) -> Any:
-        """One command on the blocking client's connection, kept checked out of its pool between
-        calls (no pool or pipeline bookkeeping per intent, no retry: a reply lost is an intent
-        refused); a connection the server closed while idle is opened again first. An error reply
-        is returned, any other failure raised with the connection dropped."""
+        """One command (str, int or bytes arguments, packed by hiredis as redis-py would, minus
+        its per-argument encoder) on the blocking client's connection, kept checked out of its
+        pool between calls (no pool or pipeline bookkeeping per intent, no retry: a reply lost is
+        an intent refused); a connection the server closed while idle is opened again first. An
+        error reply is returned, any other failure raised with the connection dropped."""
         pool = self._blocking.connection_pool
         if self._connection is None:
             self._connection = pool.get_connection()  # connected and checked
@@ -705,7 +707,7 @@ class _Writer:
             self._connection.disconnect()
         connection = self._connection
         try:
-            connection.send_command(*args)
+            connection.send_packed_command([hiredis.pack_command(args)], check_health=False)
             return connection.read_response()
         except ResponseError as exc:
             return exc
