@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import gc
 import itertools
@@ -74,7 +73,7 @@ from bot.portfolio import Portfolio
 from bot.state.store import RedisStore
 from bot.venues.simulated.market import MarketParams, SimulatedMarket
 from bot.venues.simulated.venue import SimInstrument, SimulatedVenue
-from redis_here import redis_here
+from redis_here import add_redis_arguments, redis_url
 
 BURST = 100
 """Market events the dispatcher takes in before it yields to the event loop (one read's worth)."""
@@ -386,16 +385,12 @@ def main() -> None:
                         help="engines take the events but never decide (the cost of feeding alone)")
     parser.add_argument("--warmup", type=int, default=WARMUP,
                         help="latencies are measured for decisions on events after this many (default %(default)s)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    where.add_argument("--redis-here", action="store_true",
-                       help="start a throwaway redis-server on a unix socket, on this process's CPUs "
-                            "(with taskset -c 0: Redis shares the engine's core), and use it instead of --redis")
+    add_redis_arguments(parser)
     parser.add_argument("--profile", help="write a cProfile of the timed part (generation excluded) here")
     args = parser.parse_args()
     if args.burst is None:
         args.burst = 0 if args.rate else BURST
-    with redis_here() if args.redis_here else contextlib.nullcontext(args.redis) as args.redis:
+    with redis_url(args) as args.redis:
         uvloop.run(run(args))
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import time
 import uuid
@@ -29,7 +28,7 @@ import redis
 from bot.core.types import Order, OrderStatus, Side
 from bot.state.base import kill_scopes
 from bot.state.store import RedisStore
-from redis_here import redis_here
+from redis_here import add_redis_arguments, redis_url
 
 SYMBOL = "BTC-PERP"
 LEASE_MS = 3_600_000
@@ -87,12 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intents", type=int, default=5000, help="intents (and PINGs) a round")
     parser.add_argument("--rounds", type=int, default=3)
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--redis", default="redis://127.0.0.1:6379/0")
-    where.add_argument("--redis-here", action="store_true",
-                       help="start a throwaway redis-server on a unix socket, on this process's CPUs")
+    add_redis_arguments(parser)
     args = parser.parse_args()
-    with redis_here() if args.redis_here else contextlib.nullcontext(args.redis) as args.redis:
+    with redis_url(args) as args.redis:
         asyncio.run(run(args))
 
 

@@ -1,7 +1,8 @@
-"""A throwaway Redis for a bench run: ``--redis-here``."""
+"""Where a bench's Redis is: ``--redis URL``, or ``--redis-here`` for a throwaway one."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import subprocess
@@ -10,6 +11,20 @@ import time
 from typing import Iterator
 
 import redis
+
+
+def add_redis_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--redis URL`` or ``--redis-here``, one of them."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    where.add_argument("--redis-here", action="store_true",
+                       help="start a throwaway redis-server on a unix socket, on this process's CPUs (with taskset "
+                            "-c 0: Redis shares the bench's core), and use it instead of --redis")
+
+
+def redis_url(args: argparse.Namespace) -> contextlib.AbstractContextManager[str]:
+    """The URL the arguments name, the throwaway server's for as long as the context lasts."""
+    return redis_here() if args.redis_here else contextlib.nullcontext(args.redis)
 
 
 @contextlib.contextmanager

@@ -186,8 +186,8 @@ class Daemon:
 
     def _background_done(self, task: asyncio.Future) -> None:
         self._jobs.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # a lost lease, say: the owner loop notices
-            exc = task.exception()
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:  # a lost lease, say: the owner loop notices
             self._log.error("daemon.background_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _try(self, call: Awaitable[object]) -> object | None:

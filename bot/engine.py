@@ -321,12 +321,9 @@ class InstrumentEngine:
                               pnl.apply_fill(p.pnl, p.size, fill, self.spec))
 
     def _fill_unrecorded(self, fill: Fill, exc: BaseException) -> None:
-        if isinstance(exc, Fenced):  # no longer ours: the new owner reconciles the fill from the venue
-            self._fenced = exc
-            return
-        self._unrecorded.append(fill)
-        self.journal_behind = True
-        self._log.error("journal.write_failed", trade_id=fill.trade_id, error=type(exc).__name__)
+        if not isinstance(exc, Fenced):  # fenced: the new owner reconciles the fill from the venue
+            self._unrecorded.append(fill)
+        self._unrecorded_write(exc, trade_id=fill.trade_id)
 
     def _counted(self, fill: Fill, p: PositionRecord) -> None:
         """After ``fill`` moved the position from ``p``."""
@@ -594,7 +591,7 @@ class InstrumentEngine:
         # not waited for: it goes with the next pipeline, in order with the instrument's other writes
         # (an intent sent at once may land first; until the target lands, a restart restores the one before)
         self._store.queue_target(self.symbol, decision, self._policy.type, now,  # type: ignore[attr-defined]
-                                 lambda exc: self._unrecorded_write("target", exc))
+                                 lambda exc: self._unrecorded_write(exc, what="target"))
         self._log.info("target.computed", target=decision.target, previous=previous, unit=decision.unit,
                        position=self.position.size, working=working_quantity(self.live_orders()),
                        policy=self._policy.type, reason=decision.rationale,
@@ -817,19 +814,20 @@ class InstrumentEngine:
         in order with the instrument's other writes; a failure is logged and marks the journal
         behind (:attr:`journal_behind`)."""
         try:
-            self._store.queue_order(order, lambda exc: self._unrecorded_write(order.client_order_id, exc))
+            self._store.queue_order(order, lambda exc: self._unrecorded_write(exc, what=order.client_order_id))
         except Exception as exc:
-            self._unrecorded_write(order.client_order_id, exc)
+            self._unrecorded_write(exc, what=order.client_order_id)
 
-    def _unrecorded_write(self, what: str, exc: BaseException) -> None:
-        """A queued write (an order's change, a target) failed. Fenced: the lease is lost, and
-        the next decision says so. Otherwise the journal is behind this engine's state until
-        :meth:`resync_store` writes it again (the daemon does once Redis answers)."""
+    def _unrecorded_write(self, exc: BaseException, **what: str) -> None:
+        """A write that was not waited for (an order's change, a target, a fill) failed. Fenced:
+        the lease is lost, and the next decision says so. Otherwise the journal is behind this
+        engine's state until :meth:`resync_store` writes it again (the daemon does once Redis
+        answers); ``what`` names the write in the log."""
         if isinstance(exc, Fenced):
             self._fenced = exc
             return
         self.journal_behind = True
-        self._log.error("journal.write_failed", what=what, error=type(exc).__name__)
+        self._log.error("journal.write_failed", **what, error=type(exc).__name__)
 
     async def _set_order(self, order: Order, reason: str) -> None:
         """Keep and journal a changed order (see :meth:`_journal`), then log a terminal state;

@@ -166,8 +166,8 @@ class RedisStore:
         try:
             self._redis, blocking = redis_clients(url, connect_timeout_s=2, timeout_s=5,
                                                   blocking_timeout_s=blocking_timeout_s or BLOCKING_TIMEOUT_S)
-        except ValueError as exc:  # the message names what is wrong, never a password
-            raise ConfigError(f"redis.url (or $SCALEBOT_REDIS_URL): {exc}") from None  # names the part, never a password
+        except ValueError as exc:  # the message names the part that is wrong, never a password
+            raise ConfigError(f"redis.url (or $SCALEBOT_REDIS_URL): {exc}") from None
         self._tokens: dict[str, str] = {}
         self._last_seq: dict[str, int] = {}
         self._writer = _Writer(self._redis, blocking, at_once=blocking_timeout_s > 0)
@@ -798,7 +798,10 @@ class _Writer:
                 _settle(call, result)
 
     async def _execute(self, wire: list[_Wire]) -> list[Any]:
-        return await _pipeline(self._redis, wire).execute(raise_on_error=False)
+        pipe = self._redis.pipeline(transaction=False)
+        for w in wire:
+            pipe.execute_command("EVALSHA", _SHAS[w.kind], len(w.keys), *w.keys, *w.args)
+        return await pipe.execute(raise_on_error=False)
 
 
 def _closed(connection: redis.connection.AbstractConnection) -> bool:
@@ -807,14 +810,6 @@ def _closed(connection: redis.connection.AbstractConnection) -> bool:
         return connection.can_read()
     except (RedisError, OSError):
         return True
-
-
-def _pipeline(client: Any, wire: list[_Wire]) -> Any:
-    """A pipeline (of redis-py's asyncio or blocking client) of ``wire``'s script calls."""
-    pipe = client.pipeline(transaction=False)
-    for w in wire:
-        pipe.execute_command("EVALSHA", _SHAS[w.kind], len(w.keys), *w.keys, *w.args)
-    return pipe
 
 
 def _merge(batch: list[_Call]) -> list[_Wire]:

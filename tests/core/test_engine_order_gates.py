@@ -60,12 +60,17 @@ def engine(venue: RefusingVenue, now: list[float], store: MemoryStore | None = N
         clock=lambda: now[0], **({"monotonic": lambda: wall[0]} if wall is not None else {}))
 
 
+def quote_book(e: InstrumentEngine, now: list[float]) -> None:
+    """The book the tests quote on (bid 10000 × 3, ask 10003 × 2), dated ``now``."""
+    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+
+
 async def test_a_run_of_post_only_rejections_backs_off_without_tripping_the_guard() -> None:
     now = [1000.0]
     venue = RefusingVenue()
     e = engine(venue, now)
     for _ in range(MAX_BACK_OFF_TICKS + 3):
-        e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+        quote_book(e, now)
         await e.decide()
         now[0] += 10.0  # past every back-off pause
     assert len(venue.placed) == MAX_BACK_OFF_TICKS + 3, "every round re-quotes"
@@ -81,7 +86,7 @@ async def test_an_amend_refused_as_post_only_keeps_the_order_and_backs_off() -> 
     now = [1000.0]
     venue = RefusingVenue(accept=1)
     e = engine(venue, now)
-    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(e, now)
     await e.decide()
     [resting] = e.live_orders()
     assert resting.price == D(10000)
@@ -97,13 +102,13 @@ async def test_a_stopped_engine_places_and_moves_nothing_and_its_loop_ends() -> 
     now = [1000.0]
     venue = RefusingVenue(accept=10)
     e = engine(venue, now)
-    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(e, now)
     e.stop()
     await e.decide()  # as a task whose cancellation was lost would
     assert venue.placed == [] and e.live_orders() == []
     await asyncio.wait_for(e.run(), 1.0)  # returns at once: a stopped engine decides no more
     control = engine(venue, now)  # the same, not stopped, does place
-    control.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(control, now)
     await control.decide()
     assert len(venue.placed) == 1 and len(control.live_orders()) == 1
 
@@ -115,7 +120,7 @@ async def test_over_the_action_budget_new_orders_wait_and_cancels_still_go() -> 
     e._throttler = OrderBudget(rate_limit=1, period=0.2)
     async with e._throttler:  # another engine of the account spent the budget
         pass
-    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(e, now)
     with capture_logs() as logs:
         await e.decide()
         await e.decide()
@@ -160,7 +165,7 @@ async def test_a_failed_queued_write_marks_the_journal_behind_until_resynced() -
     venue = RefusingVenue(accept=1)
     store = FlakyJournal()
     e = engine(venue, now, store)
-    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(e, now)
     with capture_logs() as logs:
         await e.decide()
     assert e.journal_behind and len(venue.placed) == 1
@@ -196,7 +201,7 @@ async def test_a_decision_that_starts_late_batches_its_intent_instead_of_holding
     runner = asyncio.create_task(e.run())
 
     async def one_decision(late_s: float) -> None:
-        e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))  # woken at wall[0]
+        quote_book(e, now)  # woken at wall[0]
         wall[0] += late_s  # when the decision task gets the loop
         placed = len(store.at_once)
         for _ in range(20):
@@ -226,7 +231,7 @@ async def test_an_intent_whose_reply_is_lost_is_not_sent_and_is_cancelled_by_the
     venue = RefusingVenue(accept=10)
     store = LostIntentReply()
     e = engine(venue, now, store)
-    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(e, now)
     await e.decide()
     assert venue.placed == [] and e.journal_behind, "never trade blind"
     assert [o.status for o in store.orders["BTC-PERP"].values()] == [OrderStatus.PENDING]  # the orphan intent
@@ -242,13 +247,13 @@ async def test_waiting_for_its_own_slow_venue_call_does_not_make_the_next_decisi
 
     class SlowVenue(RefusingVenue):
         async def place_order(self, request):  # type: ignore[no-untyped-def]
-            e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))  # a book meanwhile
+            quote_book(e, now)  # a book meanwhile
             wall[0] += 0.020  # then the answer, 20 ms after the call
             return await super().place_order(request)
 
     e = engine(SlowVenue(accept=10), now, store, wall, max_order_size=D("0.2"), max_working_orders=5)
     runner = asyncio.create_task(e.run())
-    e.on_book(book(bids=(("10000", "3"),), asks=(("10003", "2"),), ts=now[0]))
+    quote_book(e, now)
     for _ in range(50):
         await asyncio.sleep(0)
     e.stop()
